@@ -1,0 +1,140 @@
+"""Columns of items: the edge format of every raw-input estimator.
+
+An extractor's ``X`` is one column of items (a list, a 1-D array, a pandas
+Series or a one-column DataFrame). An item is a path, raw bytes, an ndarray,
+a string, or a missing value (``None``/NaN/``pd.NA``).
+"""
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from mmfeat.exceptions import InputError, ParameterError
+
+__all__ = ["as_item_list", "is_missing", "item_source", "read_source_bytes"]
+
+
+def is_missing(item):
+    """Return True when ``item`` stands for a missing value.
+
+    ``None``, float NaN, ``pd.NA`` and ``pd.NaT`` are missing; an empty array
+    or an empty string is *not* (those are bad or empty items, not absent ones).
+
+    Examples
+    --------
+    >>> is_missing(None), is_missing(float("nan")), is_missing("cat")
+    (True, True, False)
+    """
+    if item is None or item is pd.NA or item is pd.NaT:
+        return True
+    if isinstance(item, (float, np.floating)):
+        return math.isnan(item)
+    return False
+
+
+def as_item_list(X, *, stack_ndim=None, name="X"):
+    """Turn a column of items into a Python list, one entry per row.
+
+    Parameters
+    ----------
+    X : list, tuple, ndarray, pandas Series or one-column DataFrame
+        The column.
+    stack_ndim : int, default=None
+        A numeric ndarray with this many dimensions or more is taken as a
+        stack of items along its first axis (``(n, H, W)`` images,
+        ``(n, n_samples)`` clips). ``None`` treats only 1-D arrays as columns.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    items : list
+        The items, in row order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> as_item_list(pd.DataFrame({"path": ["a.png", "b.png"]}))
+    ['a.png', 'b.png']
+    """
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ParameterError(
+                f"{name} must be one column of items; got a DataFrame with "
+                f"{X.shape[1]} columns {list(X.columns)[:5]}. Select one column, "
+                "or use MultimodalFuser to route several columns."
+            )
+        return X.iloc[:, 0].tolist()
+    if isinstance(X, pd.Series):
+        return X.tolist()
+    if isinstance(X, (list, tuple)):
+        return list(X)
+    if isinstance(X, np.ndarray):
+        if X.dtype == object or X.dtype.kind in "USO":
+            if X.ndim == 2 and X.shape[1] == 1:
+                return X[:, 0].tolist()
+            if X.ndim != 1:
+                raise ParameterError(
+                    f"{name} must be a 1-D column of items; got an array of "
+                    f"shape {X.shape}."
+                )
+            return X.tolist()
+        if X.ndim == 1 and stack_ndim is None:
+            return list(X)
+        if stack_ndim is not None and X.ndim >= stack_ndim:
+            return list(X)
+        raise ParameterError(
+            f"{name} must be a column of items (one item per row); got a numeric "
+            f"array of shape {X.shape}. Pass a list of arrays, or a stack with "
+            f"at least {stack_ndim} dimensions whose first axis is the row."
+        )
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise ParameterError(
+            f"{name} must be a column of items, not a single {type(X).__name__}; "
+            f"wrap it in a list: [{X!r}]."
+        )
+    try:
+        return list(X)
+    except TypeError:
+        raise ParameterError(
+            f"{name} must be a list, 1-D array, pandas Series or one-column "
+            f"DataFrame of items; got {type(X).__name__}."
+        ) from None
+
+
+def item_source(item):
+    """Describe where ``item`` comes from: its path, ``"bytes"`` or ``"array"``."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return "bytes"
+    if isinstance(item, np.ndarray):
+        return "array"
+    return type(item).__name__
+
+
+def read_source_bytes(item, *, kind="file"):
+    """Return the raw bytes of a path or bytes item, with clear errors.
+
+    Raises :class:`InputError` for a missing path, a directory or an empty file.
+    """
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        data = bytes(item)
+        if not data:
+            raise InputError("empty bytes (0 bytes)", source="bytes")
+        return data
+    path = os.fspath(item)
+    if not os.path.exists(path):
+        raise InputError(f"{kind} not found", source=path)
+    if os.path.isdir(path):
+        raise InputError(f"is a directory, not a {kind}", source=path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    if not data:
+        raise InputError("empty file (0 bytes)", source=path)
+    return data

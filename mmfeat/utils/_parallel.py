@@ -1,0 +1,96 @@
+"""Apply a per-item function over a column, in parallel, with error policy."""
+
+from typing import NamedTuple
+
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from mmfeat.exceptions import InputError
+from mmfeat.utils._items import is_missing
+
+__all__ = ["ItemError", "map_items"]
+
+
+class ItemError(NamedTuple):
+    """One refused item, as recorded in ``errors_`` and error reports."""
+
+    row: int
+    source: str
+    reason: str
+
+
+def _call(func, row, item):
+    try:
+        return func(item), None
+    except InputError as exc:
+        return None, ItemError(row, exc.source, exc.reason)
+
+
+def map_items(
+    func,
+    items,
+    *,
+    n_jobs=None,
+    verbose=0,
+    desc=None,
+    on_error="raise",
+    prefer="threads",
+    row_offset=0,
+):
+    """Apply ``func`` to each non-missing item, keeping rows aligned.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(item) -> value``; raises :class:`InputError` for a bad item.
+    items : list
+        The column, as returned by ``as_item_list``.
+    n_jobs : int, default=None
+        joblib workers; ``None`` means 1 unless a joblib context says more.
+    verbose : int, default=0
+        Show a tqdm progress bar when > 0.
+    desc : str, default=None
+        Progress bar label.
+    on_error : {"raise", "missing"}, default="raise"
+        ``"raise"``: the first bad item (in row order) raises ``InputError``
+        naming its row. ``"missing"``: a bad item becomes ``None`` and is
+        recorded in the returned errors.
+    prefer : {"threads", "processes"}, default="threads"
+        joblib backend preference; decoders release the GIL, so threads
+        avoid copying items between processes.
+    row_offset : int, default=0
+        Added to row numbers in errors (for chunked callers).
+
+    Returns
+    -------
+    results : list
+        One entry per item: ``func(item)``, or ``None`` for missing/bad items.
+    errors : list of ItemError
+        Bad items, in row order (empty with ``on_error="raise"``).
+    """
+    n = len(items)
+    results = [None] * n
+    errors = []
+    todo = [(i, it) for i, it in enumerate(items) if not is_missing(it)]
+    bar = tqdm(total=n, desc=desc, disable=not verbose, unit="item")
+    bar.update(n - len(todo))
+    if n_jobs in (None, 1) or len(todo) < 2:
+        outputs = (_call(func, row_offset + i, it) for i, it in todo)
+    else:
+        outputs = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
+            delayed(_call)(func, row_offset + i, it) for i, it in todo
+        )
+    try:
+        for (i, _item), (value, err) in zip(todo, outputs):
+            bar.update(1)
+            if err is None:
+                results[i] = value
+            elif on_error == "raise":
+                raise InputError(err.reason, row=err.row, source=err.source)
+            else:
+                errors.append(err)
+    finally:
+        bar.close()
+        if hasattr(outputs, "close"):
+            outputs.close()
+    return results, errors

@@ -1,0 +1,456 @@
+"""mmfeat's own estimator checks for raw-input estimators.
+
+scikit-learn's ``check_estimator`` feeds estimators 2-D numeric matrices; an
+extractor whose ``X`` is a column of images, clips or strings declares that in
+its tags and is skipped there. These checks take its place, in the manner of
+``check_samplers_*`` in imbalanced-learn: each ``check_extractor_*`` takes an
+estimator instance, builds small synthetic items of the estimator's modality
+(``_mmfeat_input``) and raises ``AssertionError`` when a contract is broken.
+
+Use :func:`parametrize_with_mmfeat_checks` in a test module, or
+:func:`check_mmfeat_estimator` to run every check at once.
+"""
+
+import inspect
+import io
+import pickle
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mmfeat.exceptions import InputError
+
+__all__ = [
+    "check_extractor_bad_item",
+    "check_extractor_clone",
+    "check_extractor_feature_names",
+    "check_extractor_fit_returns_self",
+    "check_extractor_get_set_params",
+    "check_extractor_init_stores_params",
+    "check_extractor_input_containers",
+    "check_extractor_missing_item",
+    "check_extractor_pickle",
+    "check_extractor_pipeline_grid_search",
+    "check_extractor_random_state",
+    "check_mmfeat_estimator",
+    "make_test_items",
+    "parametrize_with_mmfeat_checks",
+    "estimator_test_instances",
+    "estimator_test_params",
+    "yield_mmfeat_checks",
+]
+
+_N_ITEMS = 8
+
+
+# --------------------------------------------------------------------------
+# Synthetic items
+# --------------------------------------------------------------------------
+def _image(rng, i, size=64):
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    freq = 2 + (i % 4)
+    img = 0.5 + 0.25 * np.sin(2 * np.pi * freq * (xx if i % 2 else yy))
+    img += 0.2 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2 < (0.1 + 0.03 * i) ** 2)
+    img += 0.05 * rng.standard_normal(img.shape).astype(np.float32)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def make_test_items(modality, *, n=_N_ITEMS, random_state=0, folder=None):
+    """Build ``n`` small synthetic items of ``modality`` and two-class labels.
+
+    Items mix the encodings an extractor must accept: arrays, encoded bytes
+    and (when ``folder`` is given) file paths.
+
+    Parameters
+    ----------
+    modality : {"image", "audio", "text"}
+        Kind of items.
+    n : int, default=8
+        Number of items (half of each class).
+    random_state : int, default=0
+        Seed.
+    folder : str or Path, default=None
+        Where to write the file-path items; ``None`` uses no paths.
+
+    Returns
+    -------
+    items : list
+        The items.
+    y : ndarray of int, shape (n,)
+        Labels 0/1, which the items' content does depend on.
+    """
+    rng = np.random.default_rng(random_state)
+    y = np.arange(n) % 2
+    items = []
+    for i in range(n):
+        if modality == "image":
+            img = _image(rng, i)
+            if i % 4 == 1:  # an RGB uint8 array
+                img = (np.dstack([img, img[::-1], img.T]) * 255).astype(np.uint8)
+            elif i % 4 == 2:  # PNG bytes
+                import cv2
+
+                img = cv2.imencode(".png", (img * 255).astype(np.uint8))[1].tobytes()
+            elif i % 4 == 3 and folder is not None:
+                import cv2
+
+                path = Path(folder) / f"item_{i}.png"
+                cv2.imwrite(str(path), (img * 255).astype(np.uint8))
+                img = str(path)
+            items.append(img)
+        elif modality == "audio":
+            sr = 8000
+            t = np.arange(int(0.5 * sr)) / sr
+            f0 = 300 + 400 * y[i] + 25 * i
+            clip = 0.5 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.standard_normal(t.size)
+            clip = clip.astype(np.float32)
+            if i % 4 == 2:
+                import soundfile as sf
+
+                buf = io.BytesIO()
+                sf.write(buf, clip, sr, format="WAV", subtype="PCM_16")
+                clip = buf.getvalue()
+            elif i % 4 == 3 and folder is not None:
+                import soundfile as sf
+
+                path = Path(folder) / f"item_{i}.wav"
+                sf.write(path, clip, sr, subtype="PCM_16")
+                clip = str(path)
+            items.append(clip)
+        elif modality == "text":
+            words = ["red shirt cotton", "blue shoe leather", "green bag canvas"]
+            extra = ["casual summer", "formal winter"][y[i]]
+            items.append(f"{words[i % 3]} {extra} item {i}")
+        else:
+            raise ValueError(f"unknown modality {modality!r}")
+    return items, y
+
+
+def _bad_item(modality):
+    return {"image": "no/such/image.png", "audio": "no/such/clip.wav"}.get(
+        modality, 3.5j
+    )
+
+
+# --------------------------------------------------------------------------
+# Output helpers
+# --------------------------------------------------------------------------
+def _is_item_output(out):
+    return isinstance(out, np.ndarray) and out.dtype == object and out.ndim == 1
+
+
+def _n_rows(out):
+    return out.shape[0] if hasattr(out, "shape") else len(out)
+
+
+def _dense(out):
+    if sparse.issparse(out):
+        return out.toarray()
+    if isinstance(out, pd.DataFrame):
+        return out.to_numpy()
+    return np.asarray(out)
+
+
+def _assert_same_output(a, b, msg):
+    assert _n_rows(a) == _n_rows(b), f"{msg}: {_n_rows(a)} rows vs {_n_rows(b)}"
+    if _is_item_output(a) or _is_item_output(b):
+        for i, (u, v) in enumerate(zip(a, b)):
+            if u is None or v is None:
+                assert u is None and v is None, f"{msg}: row {i} missing in one only"
+            else:
+                np.testing.assert_allclose(
+                    np.asarray(u, dtype=float),
+                    np.asarray(v, dtype=float),
+                    rtol=1e-6,
+                    atol=1e-7,
+                    err_msg=f"{msg}: row {i}",
+                )
+        return
+    np.testing.assert_allclose(_dense(a), _dense(b), rtol=1e-6, atol=1e-7, err_msg=msg)
+
+
+def _row_is_missing(out, i):
+    if _is_item_output(out):
+        return out[i] is None
+    row = _dense(
+        out[i : i + 1] if not isinstance(out, pd.DataFrame) else out.iloc[i : i + 1]
+    )
+    return bool(np.isnan(row).all())
+
+
+def _summarise(column):
+    """Fixed-length statistics of each item, so any reader feeds a classifier."""
+    rows = []
+    for item in column:
+        a = np.asarray(item, dtype=float)
+        rows.append([a.mean(), a.std(), a.min(), a.max()])
+    return np.asarray(rows)
+
+
+def _fitted(estimator, items, y):
+    est = clone(estimator)
+    return est.fit(items, y), est.transform(items)
+
+
+class _Env:
+    """Synthetic items for one estimator, with file paths in a temp folder."""
+
+    def __init__(self, estimator):
+        self.modality = estimator._mmfeat_input
+        self._tmp = tempfile.TemporaryDirectory(prefix="mmfeat-checks-")
+        self.items, self.y = make_test_items(self.modality, folder=self._tmp.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._tmp.cleanup()
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+def check_extractor_init_stores_params(estimator):
+    """``__init__`` stores its arguments unchanged and sets nothing else."""
+    cls = type(estimator)
+    params = estimator.get_params(deep=False)
+    sig = inspect.signature(cls.__init__)
+    names = [p for p in sig.parameters if p != "self"]
+    assert sorted(params) == sorted(names), (
+        f"{cls.__name__}.get_params() keys {sorted(params)} differ from __init__ "
+        f"arguments {sorted(names)}"
+    )
+    fresh = cls(**params)
+    fitted_attrs = [
+        a for a in vars(fresh) if a.endswith("_") and not a.startswith("__")
+    ]
+    assert not fitted_attrs, (
+        f"{cls.__name__}.__init__ sets fitted attributes {fitted_attrs}"
+    )
+    for name in names:
+        assert getattr(fresh, name) is params[name], (
+            f"{cls.__name__}.__init__ changed parameter {name!r}"
+        )
+
+
+def check_extractor_clone(estimator):
+    """``clone`` gives an unfitted estimator with equal parameters."""
+    with _Env(estimator) as env:
+        est = clone(estimator).fit(env.items, env.y)
+        cloned = clone(est)
+    assert cloned.get_params() == est.get_params() or repr(cloned) == repr(est)
+    fitted = [a for a in vars(cloned) if a.endswith("_") and not a.startswith("__")]
+    assert not fitted, f"clone kept fitted attributes {fitted}"
+
+
+def check_extractor_get_set_params(estimator):
+    """``set_params(**get_params())`` is a no-op round trip."""
+    est = clone(estimator)
+    before = est.get_params(deep=False)
+    est.set_params(**before)
+    after = est.get_params(deep=False)
+    assert before.keys() == after.keys()
+    for k in before:
+        assert before[k] is after[k] or repr(before[k]) == repr(after[k]), k
+
+
+def check_extractor_fit_returns_self(estimator):
+    """``fit`` returns the estimator itself."""
+    with _Env(estimator) as env:
+        est = clone(estimator)
+        assert est.fit(env.items, env.y) is est, (
+            f"{type(est).__name__}.fit must return self"
+        )
+
+
+def check_extractor_input_containers(estimator):
+    """A list, object array, Series and one-column DataFrame give one output."""
+    with _Env(estimator) as env:
+        est, ref = _fitted(estimator, env.items, env.y)
+        assert _n_rows(ref) == len(env.items), (
+            f"output has {_n_rows(ref)} rows for {len(env.items)} items"
+        )
+        arr = np.empty(len(env.items), dtype=object)
+        arr[:] = env.items
+        for name, X in [
+            ("object ndarray", arr),
+            ("Series", pd.Series(env.items, dtype=object)),
+            (
+                "one-column DataFrame",
+                pd.DataFrame({"col": pd.Series(env.items, dtype=object)}),
+            ),
+        ]:
+            _assert_same_output(ref, est.transform(X), f"transform({name}) vs list")
+
+
+def check_extractor_pickle(estimator):
+    """A fitted estimator pickles and gives identical output after loading."""
+    with _Env(estimator) as env:
+        est, ref = _fitted(estimator, env.items, env.y)
+        loaded = pickle.loads(pickle.dumps(est))
+        _assert_same_output(ref, loaded.transform(env.items), "after pickle round trip")
+
+
+def check_extractor_missing_item(estimator):
+    """A ``None``/NaN item gives a missing row; the other rows are unchanged."""
+    with _Env(estimator) as env:
+        est, ref = _fitted(estimator, env.items, env.y)
+        items = list(env.items)
+        items[1] = None
+        items[3] = float("nan")
+        out = est.transform(items)
+        assert _n_rows(out) == len(items), (
+            f"transform returned {_n_rows(out)} rows for {len(items)} items "
+            "(missing items must keep their rows)"
+        )
+        for i in (1, 3):
+            assert _row_is_missing(out, i), (
+                f"row {i} (missing item) is not a missing row"
+            )
+        keep = [i for i in range(len(items)) if i not in (1, 3)]
+        _assert_same_output(
+            ref[keep] if not isinstance(ref, pd.DataFrame) else ref.iloc[keep],
+            out[keep] if not isinstance(out, pd.DataFrame) else out.iloc[keep],
+            "rows next to missing items changed",
+        )
+
+
+def check_extractor_bad_item(estimator):
+    """A bad item raises ``InputError`` naming its row, or is recorded."""
+    if "on_error" not in estimator.get_params():
+        return
+    with _Env(estimator) as env:
+        items = list(env.items)
+        bad = _bad_item(env.modality)
+        items[2] = bad
+        est = clone(estimator).set_params(on_error="raise").fit(env.items, env.y)
+        try:
+            est.transform(items)
+        except InputError as exc:
+            assert exc.row == 2, f"InputError names row {exc.row}, expected 2"
+            assert "row 2" in str(exc), str(exc)
+        else:
+            raise AssertionError(
+                "a bad item did not raise InputError with on_error='raise'"
+            )
+        est = clone(estimator).set_params(on_error="missing").fit(env.items, env.y)
+        out = est.transform(items)
+        assert _n_rows(out) == len(items), "a bad item changed the number of rows"
+        assert _row_is_missing(out, 2), "a bad item did not become a missing row"
+        rows = [e.row for e in est.errors_]
+        assert rows == [2], f"errors_ should record row 2 only; got {est.errors_}"
+
+
+def check_extractor_feature_names(estimator):
+    """``get_feature_names_out`` matches the number of output columns."""
+    with _Env(estimator) as env:
+        est, out = _fitted(estimator, env.items, env.y)
+    if _is_item_output(out):
+        return  # readers output items, not features
+    names = est.get_feature_names_out()
+    assert len(names) == out.shape[1], f"{len(names)} names for {out.shape[1]} columns"
+    assert len(set(names)) == len(names), "feature names are not unique"
+
+
+def check_extractor_random_state(estimator):
+    """Two fits with the same ``random_state`` give the same output."""
+    if "random_state" not in estimator.get_params():
+        return
+    with _Env(estimator) as env:
+        est = clone(estimator).set_params(random_state=0)
+        _, a = _fitted(est, env.items, env.y)
+        _, b = _fitted(est, env.items, env.y)
+        _assert_same_output(a, b, "same random_state, different output")
+
+
+def check_extractor_pipeline_grid_search(estimator):
+    """The estimator works in a ``Pipeline`` inside ``GridSearchCV``."""
+    with _Env(estimator) as env:
+        est = clone(estimator)
+        _, out = _fitted(est, env.items, env.y)
+        steps = [("est", est)]
+        if _is_item_output(out):
+            steps.append(("summary", FunctionTransformer(_summarise)))
+        steps.append(("clf", LogisticRegression()))
+        pipe = Pipeline(steps)
+        grid = [
+            {f"est__{k}": [v] for k, v in p.items()}
+            for p in estimator_test_params(type(est))
+        ]
+        grid = [g for g in grid if g] or [{"clf__C": [0.1, 1.0]}]
+        search = GridSearchCV(pipe, grid, cv=2, error_score="raise")
+        arr = np.empty(len(env.items), dtype=object)
+        arr[:] = env.items
+        search.fit(arr, env.y)
+        pred = search.predict(arr)
+        assert pred.shape == (len(env.items),)
+
+
+_CHECKS = [
+    check_extractor_init_stores_params,
+    check_extractor_clone,
+    check_extractor_get_set_params,
+    check_extractor_fit_returns_self,
+    check_extractor_input_containers,
+    check_extractor_pickle,
+    check_extractor_missing_item,
+    check_extractor_bad_item,
+    check_extractor_feature_names,
+    check_extractor_random_state,
+    check_extractor_pipeline_grid_search,
+]
+
+
+def estimator_test_params(cls):
+    """Parameter sets for fast tests: ``cls.get_test_params()`` or ``[{}]``."""
+    getter = getattr(cls, "get_test_params", None)
+    return list(getter()) if getter is not None else [{}]
+
+
+def estimator_test_instances(cls):
+    """One instance of ``cls`` per parameter set of :func:`estimator_test_params`."""
+    return [cls(**p) for p in estimator_test_params(cls)]
+
+
+def yield_mmfeat_checks(estimator):
+    """Yield every mmfeat check that applies to ``estimator``."""
+    yield from _CHECKS
+
+
+def check_mmfeat_estimator(estimator):
+    """Run every mmfeat check on ``estimator``; raise on the first failure."""
+    with warnings.catch_warnings():
+        for check in yield_mmfeat_checks(estimator):
+            check(estimator)
+
+
+def parametrize_with_mmfeat_checks(estimators):
+    """A ``pytest.mark.parametrize`` over (estimator, check) pairs.
+
+    Parameters
+    ----------
+    estimators : list of estimator instances
+        Raw-input estimators to check.
+
+    Returns
+    -------
+    decorator : pytest mark
+        Parametrizes the arguments ``estimator`` and ``check``.
+    """
+    import pytest
+
+    cases, ids = [], []
+    for est in estimators:
+        for check in yield_mmfeat_checks(est):
+            cases.append((est, check))
+            ids.append(f"{est!r}-{check.__name__}")
+    return pytest.mark.parametrize("estimator, check", cases, ids=ids)
