@@ -1,0 +1,122 @@
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mmfeat.exceptions import InputError
+from mmfeat.io import AudioReader, read_audio
+
+
+def _tone(freq=440.0, sr=8000, seconds=0.5, channels=1):
+    t = np.arange(int(sr * seconds)) / sr
+    y = 0.5 * np.sin(2 * np.pi * freq * t)
+    return np.stack([y] * channels, axis=1) if channels > 1 else y
+
+
+def _wav(y, sr, subtype="PCM_16", fmt="WAV"):
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def _peak_hz(y, sr):
+    spec = np.abs(np.fft.rfft(y))
+    return np.fft.rfftfreq(y.size, 1 / sr)[spec.argmax()]
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "PCM_U8"])
+def test_read_audio_pcm_widths_give_float32_in_unit_range(tmp_path, subtype):
+    y = _tone()
+    path = tmp_path / f"tone_{subtype}.wav"
+    path.write_bytes(_wav(y, 8000, subtype=subtype))
+    out, sr = read_audio(path)
+    assert sr == 8000 and out.dtype == np.float32 and out.shape == y.shape
+    tol = 1e-2 if subtype == "PCM_U8" else 1e-4
+    np.testing.assert_allclose(out, y, atol=tol)
+
+
+def test_read_audio_stereo_44k_to_mono_8k(tmp_path):
+    stereo = _tone(freq=1000, sr=44100, seconds=1.0, channels=2)
+    stereo[:, 1] *= 0.5  # channels differ, so the mean is checkable
+    path = tmp_path / "stereo.wav"
+    path.write_bytes(_wav(stereo, 44100))
+    y, sr = read_audio(path, sr=8000)
+    assert sr == 8000 and y.shape == (8000,)
+    assert _peak_hz(y, sr) == pytest.approx(1000, abs=2)
+    assert np.abs(y).max() == pytest.approx(0.375, abs=0.01)  # mean of 0.5 and 0.25
+    both, sr = read_audio(path, mono=False)
+    assert both.shape == (2, 44100) and sr == 44100
+
+
+def test_read_audio_flac_and_ogg_bytes():
+    y = _tone()
+    for fmt, subtype, tol in [("FLAC", "PCM_16", 1e-4), ("OGG", "VORBIS", 0.1)]:
+        out, sr = read_audio(_wav(y, 8000, subtype=subtype, fmt=fmt))
+        assert sr == 8000 and abs(out.size - y.size) <= 64
+        assert _peak_hz(out, sr) == pytest.approx(440, abs=4)
+        if fmt == "FLAC":
+            np.testing.assert_allclose(out, y, atol=tol)
+
+
+@pytest.mark.parametrize(
+    "name,make,reason",
+    [
+        ("empty.wav", lambda: b"", "empty file"),
+        ("cut.wav", lambda: _wav(_tone(), 8000)[:3000], "truncated WAV"),
+        ("silent.wav", lambda: _wav(np.zeros(0), 8000), "no samples"),
+        (
+            "text.wav",
+            lambda: b"RIFF? no, just some text pretending to be audio\n" * 5,
+            "cannot decode audio",
+        ),
+    ],
+)
+def test_read_audio_bad_files_name_file_and_reason(tmp_path, name, make, reason):
+    path = tmp_path / name
+    path.write_bytes(make())
+    with pytest.raises(InputError, match=reason) as info:
+        read_audio(path)
+    assert info.value.source == str(path)
+
+
+def test_read_audio_missing_path_and_directory(tmp_path):
+    with pytest.raises(InputError, match="audio file not found"):
+        read_audio(tmp_path / "none.wav")
+    with pytest.raises(InputError, match="is a directory"):
+        read_audio(tmp_path)
+
+
+def test_read_audio_nan_samples_refused():
+    y = _tone()
+    y[100] = np.nan
+    with pytest.raises(
+        InputError, match="NaN or infinite samples \\(first at sample 100\\)"
+    ):
+        read_audio(y)
+    with pytest.raises(InputError, match="NaN"):
+        read_audio(_wav(y.astype(np.float32), 8000, subtype="FLOAT"))
+
+
+def test_read_audio_int16_array_scaled():
+    y, sr = read_audio(np.array([0, 16384, -32768], dtype=np.int16), sr=8000)
+    np.testing.assert_allclose(y, [0, 0.5, -1.0])
+
+
+def test_audio_reader_rows_aligned_with_errors_recorded(tmp_path):
+    good = tmp_path / "ok.wav"
+    good.write_bytes(_wav(_tone(), 8000))
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(_wav(_tone(), 8000)[:2000])
+    reader = AudioReader(sr=4000, on_error="missing", n_jobs=2)
+    out = reader.fit_transform([good, cut, None, good])
+    assert [o is None for o in out] == [False, True, True, False]
+    assert out[0].shape == (2000,)
+    assert [(e.row, e.source) for e in reader.errors_] == [(1, str(cut))]
+    with pytest.raises(InputError, match=r"row 1 \(.*cut\.wav\): truncated WAV"):
+        AudioReader().fit_transform([good, cut])
+
+
+def test_audio_reader_stack_of_clips():
+    out = AudioReader(sr=8000).fit_transform(np.zeros((3, 100), np.float32))
+    assert len(out) == 3 and out[0].shape == (100,)
