@@ -1,0 +1,37 @@
+"""The README's set-up commands and CI stay in step."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_starts_with_two_setup_commands():
+    cmds = _readme_commands()
+    assert len(cmds) == 2
+    assert cmds[0].endswith("mmfeat demo")
+    assert "pytest" in cmds[1]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _readme_commands()[1] in ci
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no Python example"
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        namespace = {}
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    # the second example reads three items, all missing or bad, rows kept
+    assert len(namespace["images"]) == 3
+    assert [e.row for e in namespace["reader"].errors_] == [0, 1]
