@@ -2,7 +2,7 @@
 
 from typing import NamedTuple
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
 from mmfeat.exceptions import InputError
@@ -24,6 +24,18 @@ def _call(func, row, item):
         return func(item), None
     except InputError as exc:
         return None, ItemError(row, exc.source, exc.reason)
+
+
+def _call_chunk(func, chunk):
+    return [_call(func, row, item) for row, item in chunk]
+
+
+def _chunks(todo, n_workers):
+    # A few chunks per worker: per-item dispatch costs more than decoding a
+    # small JPEG, and chunks still balance uneven items.
+    n_chunks = min(len(todo), 4 * n_workers)
+    size = -(-len(todo) // n_chunks)
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 def map_items(
@@ -74,12 +86,15 @@ def map_items(
     todo = [(i, it) for i, it in enumerate(items) if not is_missing(it)]
     bar = tqdm(total=n, desc=desc, disable=not verbose, unit="item")
     bar.update(n - len(todo))
-    if n_jobs in (None, 1) or len(todo) < 2:
-        outputs = (_call(func, row_offset + i, it) for i, it in todo)
+    rows = [(row_offset + i, it) for i, it in todo]
+    n_workers = effective_n_jobs(n_jobs)
+    if n_workers == 1 or len(todo) < 2:
+        chunks = (_call_chunk(func, [r]) for r in rows)
     else:
-        outputs = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
-            delayed(_call)(func, row_offset + i, it) for i, it in todo
+        chunks = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
+            delayed(_call_chunk)(func, c) for c in _chunks(rows, n_workers)
         )
+    outputs = (out for chunk in chunks for out in chunk)
     try:
         for (i, _item), (value, err) in zip(todo, outputs):
             bar.update(1)
@@ -91,6 +106,7 @@ def map_items(
                 errors.append(err)
     finally:
         bar.close()
-        if hasattr(outputs, "close"):
-            outputs.close()
+        outputs.close()
+        if hasattr(chunks, "close"):
+            chunks.close()
     return results, errors
