@@ -241,7 +241,8 @@ def _check_pixels(h, w, *, max_pixels, min_size, source, claimed=False):
     if min_size is not None and (h < min_size[0] or w < min_size[1]):
         raise InputError(
             f"image is {w}x{h} pixels, smaller than the minimum "
-            f"{min_size[1]}x{min_size[0]} (width x height); set a size to resize it",
+            f"{min_size[1]}x{min_size[0]} (width x height); resize it (size= in "
+            "readers, image_size= in extractors)",
             source=source,
         )
 

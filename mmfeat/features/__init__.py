@@ -1,0 +1,1 @@
+"""Feature extractors, one subpackage per modality."""

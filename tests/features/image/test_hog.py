@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+from skimage import data as skdata
+from skimage.feature import hog
+
+from mmfeat.datasets import load_fashion_products, load_usps
+from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.features.image import HOGExtractor, hog_visualization
+from mmfeat.io import read_image
+
+
+def _sk(image, **kw):
+    channel_axis = -1 if image.ndim == 3 else None
+    return hog(image, channel_axis=channel_axis, **kw)
+
+
+def _ours(images, **kw):
+    mode = "rgb" if images.ndim == 4 else "gray"
+    return HOGExtractor(mode=mode, **kw).fit(images[:1]).transform(images)
+
+
+BUNDLED = {
+    "camera": lambda: skdata.camera() / 255.0,
+    "coins": lambda: skdata.coins() / 255.0,
+    "astronaut": lambda: skdata.astronaut()[::2, ::2] / 255.0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("orientations", [9, 8, 12, 7])
+@pytest.mark.parametrize("block_norm", ["L2-Hys", "L1", "L1-sqrt", "L2"])
+@pytest.mark.parametrize("transform_sqrt", [False, True])
+def test_hog_matches_skimage_on_bundled_images(
+    name, orientations, block_norm, transform_sqrt
+):
+    image = BUNDLED[name]()
+    kw = dict(
+        orientations=orientations,
+        pixels_per_cell=(8, 8),
+        cells_per_block=(3, 3),
+        block_norm=block_norm,
+        transform_sqrt=transform_sqrt,
+    )
+    got = _ours(image[None], **kw)[0]
+    np.testing.assert_allclose(got, _sk(image, **kw), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "ppc,cpb", [((4, 4), (2, 2)), ((8, 8), (1, 1)), ((3, 5), (2, 1)), ((2, 2), (3, 3))]
+)
+def test_hog_matches_skimage_on_usps(data_home, ppc, cpb):
+    images = load_usps(data_home=data_home).images[:300].astype(np.float64)
+    got = _ours(images, pixels_per_cell=ppc, cells_per_block=cpb)
+    ref = np.stack([_sk(im, pixels_per_cell=ppc, cells_per_block=cpb) for im in images])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["gray", "rgb"])
+def test_hog_matches_skimage_on_fashion_photos_from_files(data_home, mode):
+    paths = load_fashion_products(data_home=data_home).frame["path"][:40].tolist()
+    ext = HOGExtractor(mode=mode, image_size=(128, 96), orientations=9, n_jobs=2)
+    got = ext.fit(paths).transform(paths)
+    for path, row in zip(paths, got):
+        image = read_image(path, mode=mode, size=(128, 96)).astype(np.float64)
+        ref = _sk(image, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3))
+        np.testing.assert_allclose(row, ref, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_hog_dtypes_equal_skimage_on_unit_range_values(dtype, rng):
+    base = rng.random((3, 40, 48))
+    if dtype == np.uint8:
+        images = (base * 255).astype(np.uint8)
+        as_float = images / 255.0
+    else:
+        images = base.astype(dtype)
+        as_float = images.astype(np.float64)
+    got = _ours(images, cells_per_block=(2, 2))
+    ref = np.stack([_sk(im, cells_per_block=(2, 2)) for im in as_float])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
+def test_hog_threads_do_not_change_results(rng):
+    images = rng.random((16, 64, 64))
+    one = HOGExtractor(n_jobs=1).fit(images).transform(images)
+    two = HOGExtractor(n_jobs=2).fit(images).transform(images)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_hog_missing_and_bad_items_keep_rows(tmp_path, rng):
+    img = rng.random((32, 32))
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    ext = HOGExtractor(cells_per_block=(2, 2), on_error="missing").fit([img])
+    out = ext.transform([img, None, str(bad), img])
+    assert out.shape == (4, ext.n_features_out_)
+    assert np.isnan(out[1]).all() and np.isnan(out[2]).all()
+    np.testing.assert_array_equal(out[0], out[3])
+    assert [(e.row, e.source) for e in ext.errors_] == [(2, str(bad))]
+
+
+def test_hog_too_small_image_names_minimum_and_image_size(rng):
+    ext = HOGExtractor(pixels_per_cell=(8, 8), cells_per_block=(3, 3))
+    with pytest.raises(InputError, match=r"smaller than the minimum 24x24.*image_size"):
+        ext.fit([rng.random((16, 40))])
+    with pytest.raises(ParameterError, match="at least 24x24"):
+        HOGExtractor(image_size=(20, 20)).fit()
+
+
+def test_hog_mixed_sizes_need_image_size(rng):
+    items = [rng.random((32, 32)), rng.random((40, 32))]
+    with pytest.raises(InputError, match="set image_size"):
+        HOGExtractor(cells_per_block=(2, 2)).fit(items).transform(items)
+    out = (
+        HOGExtractor(cells_per_block=(2, 2), image_size=(32, 32)).fit().transform(items)
+    )
+    assert out.shape == (2, 324) and np.isfinite(out).all()
+
+
+def test_hog_feature_names_and_set_output(rng):
+    images = rng.random((3, 24, 24))
+    ext = HOGExtractor(cells_per_block=(2, 2)).set_output(transform="pandas")
+    frame = ext.fit(images).transform(images)
+    assert list(frame.columns[:2]) == ["hog_0", "hog_1"]
+    assert frame.shape == (3, ext.n_features_out_)
+
+
+def test_hog_visualization_matches_skimage():
+    image = skdata.camera()[:128, :160] / 255.0
+    _, ref = hog(image, pixels_per_cell=(8, 8), cells_per_block=(2, 2), visualize=True)
+    np.testing.assert_allclose(hog_visualization(image), ref, atol=1e-6)
