@@ -1,0 +1,540 @@
+"""SIFTBoVWExtractor: SIFT bag of visual words with a spatial pyramid."""
+
+import threading
+
+import cv2
+import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from mmfeat.exceptions import ParameterError
+from mmfeat.features.image._base import BaseImageExtractor, _n_rows
+from mmfeat.features.image._bovw_kernels import (
+    HARD,
+    SOFT,
+    VLAD,
+    _bow_encode,
+    pyramid_cells,
+)
+from mmfeat.io._images import read_image
+from mmfeat.utils._items import as_item_list
+from mmfeat.utils._numba import numba_threads
+from mmfeat.utils._parallel import map_items
+from mmfeat.utils._sklearn_compat import (
+    Integral,
+    Interval,
+    Real,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+)
+
+__all__ = ["SIFTBoVWExtractor", "sift_descriptors"]
+
+_ENCODINGS = {"hard": HARD, "soft": SOFT, "vlad": VLAD}
+_local = threading.local()
+
+
+def _sift(max_keypoints):
+    # One OpenCV SIFT object per thread, never stored on an estimator.
+    cache = getattr(_local, "sift", None)
+    if cache is None:
+        cache = _local.sift = {}
+    if max_keypoints not in cache:
+        cache[max_keypoints] = cv2.SIFT_create(nfeatures=max_keypoints)
+    return cache[max_keypoints]
+
+
+def _grid(h, w, step, size):
+    half = size / 2.0
+    ys = np.arange(half, h - half + 1e-9, step)
+    xs = np.arange(half, w - half + 1e-9, step)
+    if ys.size == 0:
+        ys = np.array([h / 2.0])
+    if xs.size == 0:
+        xs = np.array([w / 2.0])
+    return ys, xs
+
+
+def sift_descriptors(
+    image, *, detector="dense", step=8, sizes=(16,), max_keypoints=500, root_sift=True
+):
+    """SIFT descriptors of one gray uint8 image and their relative positions.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (H, W)
+        Gray image.
+    detector : {"dense", "sift", "both"}, default="dense"
+        ``"dense"``: upright descriptors on a regular grid (``step`` apart)
+        for each patch width in ``sizes``; ``"sift"``: OpenCV's difference
+        of Gaussians keypoints (at most ``max_keypoints``); ``"both"``.
+    step : int, default=8
+        Grid step in pixels.
+    sizes : tuple of int, default=(16,)
+        Patch widths in pixels: the 4x4 spatial bins of the descriptor span
+        the patch (VLFeat's ``dsift`` with bin size ``size / 4``).
+    max_keypoints : int, default=500
+        Cap on detected keypoints (strongest first).
+    root_sift : bool, default=True
+        RootSIFT: L1-normalise then square-root each descriptor
+        (Arandjelovic & Zisserman, 2012), so Euclidean distance compares
+        descriptors as the Hellinger kernel does.
+
+    Returns
+    -------
+    descriptors : ndarray of float32, shape (n, 128)
+        One row per keypoint.
+    positions : ndarray of float64, shape (n, 2)
+        Keypoint (row, column) divided by the image height and width, in
+        [0, 1): where it falls in a spatial pyramid.
+    """
+    h, w = image.shape
+    sift = _sift(int(max_keypoints))
+    descs, points = [], []
+    if detector in ("dense", "both"):
+        keypoints = []
+        for size in sizes:
+            ys, xs = _grid(h, w, step, size)
+            # OpenCV's descriptor window is 6x the keypoint size (4 bins of
+            # 3 sigma, size = 2 sigma): scale so it spans ``size`` pixels.
+            scale = size / 6.0
+            keypoints += [
+                cv2.KeyPoint(float(x), float(y), scale, 0) for y in ys for x in xs
+            ]
+        kps, d = sift.compute(image, keypoints)
+        if d is not None and len(kps):
+            descs.append(d)
+            points.append(np.array([(k.pt[1], k.pt[0]) for k in kps]))
+    if detector in ("sift", "both"):
+        kps, d = sift.detectAndCompute(image, None)
+        if d is not None and len(kps):
+            descs.append(d)
+            points.append(np.array([(k.pt[1], k.pt[0]) for k in kps]))
+    if not descs:
+        return np.empty((0, 128), np.float32), np.empty((0, 2))
+    desc = np.ascontiguousarray(np.concatenate(descs), dtype=np.float32)
+    pos = np.concatenate(points) / np.array([h, w], dtype=np.float64)
+    np.clip(pos, 0.0, np.nextafter(1.0, 0.0), out=pos)
+    if root_sift:
+        desc /= desc.sum(axis=1, keepdims=True) + 1e-7
+        np.sqrt(desc, out=desc)
+    return desc, pos
+
+
+class SIFTBoVWExtractor(BaseImageExtractor):
+    """Bag of visual words on SIFT descriptors, with a spatial pyramid.
+
+    The classical pipeline of image categorisation (Csurka et al., 2004;
+    Lazebnik et al., 2006):
+
+    1. local descriptors: dense SIFT on a grid and/or SIFT keypoints (OpenCV),
+       optionally RootSIFT;
+    2. a visual vocabulary: ``MiniBatchKMeans`` on a sample of the training
+       descriptors (at most ``max_descriptors_per_image`` per image), or a
+       codebook you pass in;
+    3. encoding (one numba pass, parallel): ``"hard"`` word histograms,
+       ``"soft"`` kernel-codebook weights over the ``n_neighbors`` nearest
+       words (van Gemert et al., 2008), or ``"vlad"`` residual sums
+       (Jegou et al., 2010), per cell of the spatial pyramid;
+    4. each pyramid level divided by the image's descriptor count, then
+       signed square root (``power_norm``) and L2 (``l2_norm``).
+
+    Parameters
+    ----------
+    n_words : int, default=256
+        Vocabulary size (ignored when ``codebook`` is given).
+    detector : {"dense", "sift", "both"}, default="dense"
+        Where descriptors are computed (see :func:`sift_descriptors`).
+    step : int, default=8
+        Dense grid step in pixels.
+    sizes : tuple of int, default=(16,)
+        Dense patch widths in pixels (several give a multi-scale grid).
+    max_keypoints : int, default=500
+        Cap on detected SIFT keypoints per image.
+    root_sift : bool, default=True
+        Use RootSIFT descriptors.
+    encoding : {"hard", "soft", "vlad"}, default="hard"
+        How descriptors become a vector.
+    n_neighbors : int, default=5
+        Words sharing each descriptor in soft encoding.
+    bandwidth : float, default=None
+        Kernel width sigma of soft encoding; ``None`` uses the median
+        distance of training descriptors to their nearest word.
+    pyramid_levels : tuple of int, default=(1, 2, 4)
+        Grids of the spatial pyramid: 1x1, 2x2, 4x4 cells.
+    power_norm : bool, default=True
+        Signed square root of every value.
+    l2_norm : bool, default=True
+        L2-normalise each row.
+    intra_norm : bool, default=True
+        VLAD only: L2-normalise each word's residual block first.
+    codebook : ndarray of shape (n_words, 128), default=None
+        Use this vocabulary instead of learning one.
+    max_descriptors_per_image : int, default=200
+        Descriptors sampled per image for learning the vocabulary.
+    image_size : tuple of int (height, width), default=None
+        Resize images first (bounds the work on large photos).
+    resize : {"exact", "pad"}, default="exact"
+        How ``image_size`` is reached.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the descriptor sample and k-means.
+    on_error : {"raise", "missing"}, default="raise"
+        A bad item raises, or becomes a NaN row recorded in ``errors_``.
+    n_jobs : int, default=None
+        Threads for decoding and SIFT, and numba threads for encoding.
+    verbose : int, default=0
+        Progress bars when > 0.
+
+    Attributes
+    ----------
+    codebook_ : ndarray of float32, shape (n_words, 128)
+        The visual words.
+    bandwidth_ : float
+        Soft-encoding sigma in use (``nan`` for other encodings).
+    cells_ : ndarray of shape (n_levels, 2)
+        Pyramid grids as (rows, cols).
+    n_features_out_ : int
+        Output width: cells x words (x 128 for VLAD).
+    n_features_in_ : int
+        Always 1.
+    errors_ : list of ItemError
+        Items the last ``transform`` turned into NaN rows.
+
+    See Also
+    --------
+    sift_descriptors : The descriptors of one image.
+    HOGExtractor : Dense gradient histograms on a fixed grid.
+
+    Notes
+    -----
+    An image in which no descriptor is found (a blank image with
+    ``detector="sift"``) gives a row of zeros: the image is there, it has no
+    words. A missing or unreadable item gives a NaN row.
+
+    References
+    ----------
+    .. [1] S. Lazebnik, C. Schmid and J. Ponce, "Beyond Bags of Features:
+       Spatial Pyramid Matching for Recognizing Natural Scene Categories",
+       CVPR 2006.
+    .. [2] J. C. van Gemert et al., "Kernel Codebooks for Scene
+       Categorization", ECCV 2008.
+    .. [3] H. Jegou et al., "Aggregating local descriptors into a compact
+       image representation", CVPR 2010.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> images = [rng.random((48, 48)) for _ in range(4)]
+    >>> bovw = SIFTBoVWExtractor(n_words=8, pyramid_levels=(1, 2), random_state=0)
+    >>> bovw.fit_transform(images).shape
+    (4, 40)
+    """
+
+    _parameter_constraints = {
+        "n_words": [Interval(Integral, 1, None, closed="left")],
+        "detector": [StrOptions({"dense", "sift", "both"})],
+        "step": [Interval(Integral, 1, None, closed="left")],
+        "sizes": [tuple, list],
+        "max_keypoints": [Interval(Integral, 1, None, closed="left")],
+        "root_sift": ["boolean"],
+        "encoding": [StrOptions(set(_ENCODINGS))],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "bandwidth": [Interval(Real, 0, None, closed="neither"), None],
+        "pyramid_levels": [tuple, list],
+        "power_norm": ["boolean"],
+        "l2_norm": ["boolean"],
+        "intra_norm": ["boolean"],
+        "codebook": ["array-like", None],
+        "max_descriptors_per_image": [Interval(Integral, 1, None, closed="left")],
+        "image_size": [tuple, list, None],
+        "resize": [StrOptions({"exact", "pad"})],
+        "random_state": ["random_state"],
+        "on_error": [StrOptions({"raise", "missing"})],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_words=256,
+        detector="dense",
+        step=8,
+        sizes=(16,),
+        max_keypoints=500,
+        root_sift=True,
+        encoding="hard",
+        n_neighbors=5,
+        bandwidth=None,
+        pyramid_levels=(1, 2, 4),
+        power_norm=True,
+        l2_norm=True,
+        intra_norm=True,
+        codebook=None,
+        max_descriptors_per_image=200,
+        image_size=None,
+        resize="exact",
+        random_state=None,
+        on_error="raise",
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_words = n_words
+        self.detector = detector
+        self.step = step
+        self.sizes = sizes
+        self.max_keypoints = max_keypoints
+        self.root_sift = root_sift
+        self.encoding = encoding
+        self.n_neighbors = n_neighbors
+        self.bandwidth = bandwidth
+        self.pyramid_levels = pyramid_levels
+        self.power_norm = power_norm
+        self.l2_norm = l2_norm
+        self.intra_norm = intra_norm
+        self.codebook = codebook
+        self.max_descriptors_per_image = max_descriptors_per_image
+        self.image_size = image_size
+        self.resize = resize
+        self.random_state = random_state
+        self.on_error = on_error
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -- descriptors -------------------------------------------------------
+    def _describe(self, item):
+        img = read_image(
+            item,
+            mode="gray",
+            dtype="uint8",
+            size=None if self.image_size is None else tuple(self.image_size),
+            resize=self.resize,
+        )
+        return sift_descriptors(
+            img,
+            detector=self.detector,
+            step=self.step,
+            sizes=tuple(self.sizes),
+            max_keypoints=self.max_keypoints,
+            root_sift=self.root_sift,
+        )
+
+    def _describe_column(self, items, *, row_offset=0):
+        return map_items(
+            self._describe,
+            items,
+            n_jobs=self.n_jobs,
+            on_error=self.on_error,
+            row_offset=row_offset,
+        )
+
+    def _check_params(self):
+        levels = tuple(self.pyramid_levels)
+        if not levels or not all(
+            isinstance(n, (int, np.integer)) and n >= 1 for n in levels
+        ):
+            raise ParameterError(
+                f"pyramid_levels must be a non-empty tuple of positive grid sizes such "
+                f"as (1, 2, 4); got {self.pyramid_levels!r}"
+            )
+        sizes = tuple(self.sizes)
+        if not sizes or not all(s > 0 for s in sizes):
+            raise ParameterError(
+                f"sizes must be positive patch widths; got {self.sizes!r}"
+            )
+
+    # -- fit / transform ---------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the visual vocabulary from the images in ``X``.
+
+        Parameters
+        ----------
+        X : column of images
+            Paths, bytes, arrays or missing values.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SIFTBoVWExtractor
+            The fitted extractor.
+        """
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        self.cells_ = pyramid_cells(tuple(self.pyramid_levels))
+        items = as_item_list(X, stack_ndim=3)
+        sample = None
+        if self.codebook is None or (
+            self.encoding == "soft" and self.bandwidth is None
+        ):
+            described, _ = self._describe_column(items)
+            parts = []
+            for desc_pos in described:
+                if desc_pos is None or len(desc_pos[0]) == 0:
+                    continue
+                desc = desc_pos[0]
+                if len(desc) > self.max_descriptors_per_image:
+                    keep = rng.choice(
+                        len(desc), self.max_descriptors_per_image, replace=False
+                    )
+                    desc = desc[np.sort(keep)]
+                parts.append(desc)
+            sample = np.concatenate(parts) if parts else np.empty((0, 128), np.float32)
+        if self.codebook is not None:
+            codebook = np.asarray(self.codebook, dtype=np.float32)
+            if codebook.ndim != 2 or codebook.shape[1] != 128 or len(codebook) < 1:
+                raise ParameterError(
+                    "codebook must be an array of shape (n_words, 128) of SIFT words; "
+                    f"got shape {codebook.shape}"
+                )
+        else:
+            if len(sample) < self.n_words:
+                raise ParameterError(
+                    f"only {len(sample)} SIFT descriptors in the training images, "
+                    f"fewer than n_words={self.n_words}: lower n_words, use a denser "
+                    "grid (smaller step), or give more images"
+                )
+            km = MiniBatchKMeans(
+                n_clusters=self.n_words,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+                n_init=3,
+                batch_size=min(len(sample), 4096),
+            )
+            km.fit(sample)
+            codebook = km.cluster_centers_.astype(np.float32)
+        self.codebook_ = np.ascontiguousarray(codebook)
+        self.bandwidth_ = np.nan
+        if self.encoding == "soft":
+            self.bandwidth_ = (
+                float(self.bandwidth)
+                if self.bandwidth is not None
+                else self._median_distance(sample)
+            )
+        n_cells = int((self.cells_[:, 0] * self.cells_[:, 1]).sum())
+        words = len(self.codebook_)
+        self.n_features_out_ = n_cells * words * (128 if self.encoding == "vlad" else 1)
+        self.n_features_in_ = 1
+        self.errors_ = []
+        return self
+
+    def _median_distance(self, sample):
+        if len(sample) == 0:
+            return 1.0
+        d2 = (
+            (sample.astype(np.float64) ** 2).sum(1)[:, None]
+            - 2.0 * sample.astype(np.float64) @ self.codebook_.T.astype(np.float64)
+            + (self.codebook_.astype(np.float64) ** 2).sum(1)[None, :]
+        )
+        nearest = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return float(np.median(nearest)) or 1.0
+
+    def _encode(self, described):
+        desc = [d for d, _ in described]
+        pos = [p for _, p in described]
+        offsets = np.zeros(len(desc) + 1, dtype=np.int64)
+        np.cumsum([len(d) for d in desc], out=offsets[1:])
+        all_desc = np.ascontiguousarray(np.concatenate(desc), dtype=np.float32)
+        all_pos = np.ascontiguousarray(np.concatenate(pos), dtype=np.float64)
+        with (
+            numba_threads(self.n_jobs) as n_threads,
+            threadpool_limits(1 if n_threads > 1 else None, user_api="blas"),
+        ):
+            return _bow_encode(
+                all_desc,
+                offsets,
+                all_pos,
+                self.codebook_,
+                cells=self.cells_,
+                method=_ENCODINGS[self.encoding],
+                n_neighbors=self.n_neighbors,
+                bandwidth=self.bandwidth_ if self.encoding == "soft" else 1.0,
+                power=self.power_norm,
+                l2=self.l2_norm,
+                intra=self.intra_norm,
+            )
+
+    def transform(self, X):
+        """Encode each image as a bag of visual words.
+
+        Parameters
+        ----------
+        X : column of images
+            Paths, bytes, arrays or missing values.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_)
+            One encoding per row; NaN rows for missing (or, with
+            ``on_error="missing"``, bad) items.
+        """
+        check_is_fitted(self, "codebook_")
+        items = as_item_list(X, stack_ndim=3)
+        n = _n_rows(X)
+        out = np.full((n, self.n_features_out_), np.nan, dtype=np.float64)
+        self.errors_ = []
+        bar = tqdm(total=n, desc="SIFTBoVWExtractor", disable=not self.verbose)
+        batch = 128
+        for start in range(0, n, batch):
+            chunk = items[start : start + batch]
+            described, errors = self._describe_column(chunk, row_offset=start)
+            self.errors_.extend(errors)
+            rows = [i for i, d in enumerate(described) if d is not None]
+            if rows:
+                out[[start + i for i in rows]] = self._encode(
+                    [described[i] for i in rows]
+                )
+            bar.update(len(chunk))
+        bar.close()
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``bovw_l{level}_c{cell}_w{word}`` (``vlad_..._d{dim}`` for VLAD).
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        names : ndarray of str
+            One name per output column, in output order.
+        """
+        check_is_fitted(self, "codebook_")
+        words = len(self.codebook_)
+        names = []
+        for lv, (rows, cols) in enumerate(self.cells_):
+            for cell in range(rows * cols):
+                for k in range(words):
+                    if self.encoding == "vlad":
+                        names += [f"vlad_l{lv}_c{cell}_w{k}_d{d}" for d in range(128)]
+                    else:
+                        names.append(f"bovw_l{lv}_c{cell}_w{k}")
+        return np.asarray(names, dtype=object)
+
+    @classmethod
+    def get_test_params(cls):
+        """Fast parameter sets for the estimator checks."""
+        return [
+            {"n_words": 8, "pyramid_levels": (1, 2), "random_state": 0},
+            {
+                "n_words": 4,
+                "encoding": "soft",
+                "n_neighbors": 2,
+                "detector": "both",
+                "pyramid_levels": (1,),
+                "image_size": (48, 48),
+                "random_state": 0,
+            },
+            {
+                "n_words": 2,
+                "encoding": "vlad",
+                "pyramid_levels": (1,),
+                "random_state": 0,
+            },
+        ]

@@ -1,0 +1,160 @@
+"""The bag-of-words kernels against naive NumPy references."""
+
+import numpy as np
+import pytest
+
+from mmfeat.features.image._bovw_kernels import (
+    HARD,
+    SOFT,
+    VLAD,
+    _bow_encode,
+    pyramid_cells,
+)
+
+
+@pytest.fixture
+def batch(rng):
+    desc = rng.random((700, 16), dtype=np.float32)
+    codebook = rng.random((12, 16), dtype=np.float32)
+    offsets = np.array([0, 100, 100, 350, 700])  # item 1 has no descriptors
+    pos = rng.random((700, 2))
+    pos[:5] = [[0.0, 0.0], [0.999999, 0.999999], [0.5, 0.5], [0.25, 0.75], [0.0, 0.5]]
+    return desc, codebook, offsets, pos
+
+
+def _sq_dist(desc, codebook):
+    d = desc.astype(np.float64)[:, None, :] - codebook.astype(np.float64)[None]
+    return (d**2).sum(-1)
+
+
+def _cell_index(pos, rows, cols):
+    cy = np.minimum((pos[:, 0] * rows).astype(int), rows - 1)
+    cx = np.minimum((pos[:, 1] * cols).astype(int), cols - 1)
+    return cy * cols + cx
+
+
+def _naive(desc, codebook, offsets, pos, cells, method, nn=1, sigma=1.0):
+    d2 = _sq_dist(desc, codebook)
+    k, dim = codebook.shape
+    n_cells = int((cells[:, 0] * cells[:, 1]).sum())
+    width = n_cells * k * (dim if method == VLAD else 1)
+    out = np.zeros((len(offsets) - 1, width))
+    for i in range(len(offsets) - 1):
+        sl = slice(offsets[i], offsets[i + 1])
+        if offsets[i + 1] == offsets[i]:
+            continue
+        base = 0
+        for rows, cols in cells:
+            cell = base + _cell_index(pos[sl], rows, cols)
+            for j, c in zip(range(offsets[i], offsets[i + 1]), cell):
+                order = np.argsort(d2[j], kind="stable")[:nn]
+                w = np.exp(-(d2[j, order] - d2[j, order[0]]) / (2 * sigma**2))
+                w /= w.sum()
+                for word, wt in zip(order, w):
+                    if method == VLAD:
+                        o = (c * k + word) * dim
+                        out[i, o : o + dim] += desc[j] - codebook[word]
+                    else:
+                        out[i, c * k + word] += wt
+            if method != VLAD:
+                lo, hi = base * k, (base + rows * cols) * k
+                out[i, lo:hi] /= offsets[i + 1] - offsets[i]
+            base += rows * cols
+    return out
+
+
+@pytest.mark.parametrize("levels", [(1,), (1, 2, 4), (1, 3)])
+def test_hard_histograms_match_naive(batch, levels):
+    desc, codebook, offsets, pos = batch
+    cells = pyramid_cells(levels)
+    got = _bow_encode(desc, offsets, pos, codebook, cells=cells, power=False, l2=False)
+    ref = _naive(desc, codebook, offsets, pos, cells, HARD)
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    # each level of each non-empty image sums to one
+    n_words = len(codebook)
+    base = 0
+    for n in levels:
+        level = got[[0, 2, 3], base * n_words : (base + n * n) * n_words]
+        np.testing.assert_allclose(level.sum(axis=1), 1.0)
+        base += n * n
+
+
+def test_soft_weights_match_naive(batch):
+    desc, codebook, offsets, pos = batch
+    cells = pyramid_cells((1, 2))
+    got = _bow_encode(
+        desc,
+        offsets,
+        pos,
+        codebook,
+        cells=cells,
+        method=SOFT,
+        n_neighbors=3,
+        bandwidth=0.4,
+        power=False,
+        l2=False,
+    )
+    ref = _naive(desc, codebook, offsets, pos, cells, SOFT, nn=3, sigma=0.4)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-7)
+
+
+def test_vlad_matches_naive_with_intra_power_and_l2(batch):
+    desc, codebook, offsets, pos = batch
+    cells = pyramid_cells((1, 2))
+    got = _bow_encode(desc, offsets, pos, codebook, cells=cells, method=VLAD)
+    ref = _naive(desc, codebook, offsets, pos, cells, VLAD)
+    dim = desc.shape[1]
+    blocks = ref.reshape(len(ref), -1, dim)
+    norms = np.linalg.norm(blocks, axis=2, keepdims=True)
+    ref = np.where(norms > 0, blocks / np.where(norms > 0, norms, 1), 0).reshape(
+        len(ref), -1
+    )
+    ref = np.sign(ref) * np.sqrt(np.abs(ref))
+    row_norms = np.linalg.norm(ref, axis=1, keepdims=True)
+    ref = np.where(row_norms > 0, ref / np.where(row_norms > 0, row_norms, 1), 0)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_item_without_descriptors_gives_zero_row(batch):
+    desc, codebook, offsets, pos = batch
+    got = _bow_encode(desc, offsets, pos, codebook, cells=pyramid_cells((1, 2)))
+    assert np.all(got[1] == 0)
+    np.testing.assert_allclose(np.linalg.norm(got[[0, 2, 3]], axis=1), 1.0)
+
+
+def test_hard_assignment_agrees_with_kmeans_predict(rng):
+    from sklearn.cluster import MiniBatchKMeans
+
+    desc = rng.random((3000, 32), dtype=np.float32)
+    km = MiniBatchKMeans(50, random_state=0, n_init=1).fit(desc)
+    codebook = km.cluster_centers_.astype(np.float32)
+    offsets = np.array([0, 3000])
+    got = _bow_encode(
+        desc,
+        offsets,
+        np.zeros((3000, 2)),
+        codebook,
+        cells=pyramid_cells((1,)),
+        power=False,
+        l2=False,
+    )
+    ref = np.bincount(km.predict(desc), minlength=50) / 3000
+    np.testing.assert_allclose(got[0], ref, atol=1e-12)
+
+
+def test_temporal_pyramid_cells_for_audio():
+    cells = pyramid_cells((1, 2, 4), two_d=False)
+    assert cells.tolist() == [[1, 1], [1, 2], [1, 4]]
+    desc = np.eye(2, dtype=np.float32)[[0, 0, 1, 1]]
+    pos = np.array([[0, 0.1], [0, 0.3], [0, 0.6], [0, 0.9]])
+    out = _bow_encode(
+        desc,
+        np.array([0, 4]),
+        pos,
+        np.eye(2, dtype=np.float32),
+        cells=cells,
+        power=False,
+        l2=False,
+    )
+    # level 1 (halves): word 0 only in the first half, word 1 only in the second
+    np.testing.assert_allclose(out[0, 2:6], [0.5, 0, 0, 0.5])
