@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from threadpoolctl import threadpool_limits
 
 from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
 
@@ -270,16 +271,20 @@ def _bow_encode(
     weights = np.empty((desc.shape[0], nn), dtype=np.float64)
     codebook = np.ascontiguousarray(codebook, dtype=np.float32)
     half_sq = (0.5 * (codebook.astype(np.float64) ** 2).sum(axis=1)).astype(np.float32)
+    # One BLAS thread inside the kernel's own threads: no oversubscription,
+    # and the same float32 dot products (so the same words on near-ties)
+    # whatever n_jobs is; multi-threaded OpenBLAS rounds differently.
     if desc.shape[0]:
-        _assign(
-            desc,
-            np.ascontiguousarray(codebook.T),
-            half_sq,
-            nn,
-            1.0 / (2.0 * bandwidth**2),
-            words,
-            weights,
-        )
+        with threadpool_limits(1, user_api="blas"):
+            _assign(
+                desc,
+                np.ascontiguousarray(codebook.T),
+                half_sq,
+                nn,
+                1.0 / (2.0 * bandwidth**2),
+                words,
+                weights,
+            )
     _pool(
         desc,
         offsets,

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from mmfeat.exceptions import ParameterError
@@ -58,6 +57,32 @@ def _grid(h, w, step, size):
     return ys, xs
 
 
+def _dense_grid(h, w, step, sizes):
+    """Keypoints and pixel positions of the dense grid, cached per thread.
+
+    Building ~1,000 ``cv2.KeyPoint`` objects costs about as much as the
+    descriptors of a small image, and the grid only depends on the shape.
+    """
+    cache = getattr(_local, "grids", None)
+    if cache is None:
+        cache = _local.grids = {}
+    key = (h, w, step, sizes)
+    if key not in cache:
+        keypoints = []
+        for size in sizes:
+            ys, xs = _grid(h, w, step, size)
+            # OpenCV's descriptor window is 6x the keypoint size (4 bins of
+            # 3 sigma, size = 2 sigma): scale so it spans ``size`` pixels.
+            keypoints += [
+                cv2.KeyPoint(float(x), float(y), size / 6.0, 0) for y in ys for x in xs
+            ]
+        pos = np.array([(k.pt[1], k.pt[0]) for k in keypoints]).reshape(-1, 2)
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = (tuple(keypoints), pos)
+    return cache[key]
+
+
 def sift_descriptors(
     image, *, detector="dense", step=8, sizes=(16,), max_keypoints=500, root_sift=True
 ):
@@ -95,19 +120,14 @@ def sift_descriptors(
     sift = _sift(int(max_keypoints))
     descs, points = [], []
     if detector in ("dense", "both"):
-        keypoints = []
-        for size in sizes:
-            ys, xs = _grid(h, w, step, size)
-            # OpenCV's descriptor window is 6x the keypoint size (4 bins of
-            # 3 sigma, size = 2 sigma): scale so it spans ``size`` pixels.
-            scale = size / 6.0
-            keypoints += [
-                cv2.KeyPoint(float(x), float(y), scale, 0) for y in ys for x in xs
-            ]
+        keypoints, grid_pos = _dense_grid(h, w, int(step), tuple(sizes))
         kps, d = sift.compute(image, keypoints)
         if d is not None and len(kps):
             descs.append(d)
-            points.append(np.array([(k.pt[1], k.pt[0]) for k in kps]))
+            if len(kps) == len(keypoints):
+                points.append(grid_pos)
+            else:  # OpenCV dropped some: take the positions it returns
+                points.append(np.array([(k.pt[1], k.pt[0]) for k in kps]))
     if detector in ("sift", "both"):
         kps, d = sift.detectAndCompute(image, None)
         if d is not None and len(kps):
@@ -440,10 +460,7 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         np.cumsum([len(d) for d in desc], out=offsets[1:])
         all_desc = np.ascontiguousarray(np.concatenate(desc), dtype=np.float32)
         all_pos = np.ascontiguousarray(np.concatenate(pos), dtype=np.float64)
-        with (
-            numba_threads(self.n_jobs) as n_threads,
-            threadpool_limits(1 if n_threads > 1 else None, user_api="blas"),
-        ):
+        with numba_threads(self.n_jobs):
             return _bow_encode(
                 all_desc,
                 offsets,
