@@ -2,6 +2,7 @@
 
 from typing import NamedTuple
 
+import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
@@ -88,6 +89,8 @@ def map_items(
     bar.update(n - len(todo))
     rows = [(row_offset + i, it) for i, it in todo]
     n_workers = effective_n_jobs(n_jobs)
+    if all(isinstance(it, np.ndarray) for _, it in todo):
+        n_workers = 1  # decoded arrays: nothing to overlap, threads only cost
     if n_workers == 1 or len(todo) < 2:
         chunks = (_call_chunk(func, [r]) for r in rows)
     else:

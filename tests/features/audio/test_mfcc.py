@@ -1,0 +1,195 @@
+import io
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import savgol_filter
+
+from mmfeat.datasets import load_fsdd
+from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.features.audio import MFCCExtractor, mel_filterbank
+from mmfeat.io import read_audio
+
+BASE = dict(sr=8000, n_mfcc=13, n_fft=512, hop_length=128, n_mels=40)
+VARIANTS = [
+    {},
+    {"htk": True, "fmin": 60.0, "fmax": 3800.0, "lifter": 22, "mel_norm": None},
+    {"window": "hamming", "win_length": 400, "n_fft": 512, "hop_length": 160},
+    {"center": False, "mel_norm": 2.0, "top_db": None},
+    {"dct_type": 3, "n_mfcc": 20, "power": 1.0},
+]
+
+
+@pytest.fixture(scope="module")
+def fsdd_clips(data_home):
+    paths = load_fsdd(data_home=data_home).frame["path"].tolist()[::30]  # 100 clips
+    return [read_audio(p)[0].astype(np.float64) for p in paths]
+
+
+def _librosa_mfcc(clip, p):
+    kw = dict(BASE, **p)
+    mel_norm = kw.pop("mel_norm", "slaney")
+    top_db = kw.pop("top_db", 80.0)
+    lifter = kw.pop("lifter", 0)
+    dct_type = kw.pop("dct_type", 2)
+    n_mfcc = kw.pop("n_mfcc")
+    power = kw.pop("power", 2.0)
+    sr = kw.pop("sr")
+    S = librosa.feature.melspectrogram(
+        y=clip, sr=sr, power=power, norm=mel_norm, dtype=np.float64, **kw
+    )
+    return librosa.feature.mfcc(
+        S=librosa.power_to_db(S, top_db=top_db),
+        n_mfcc=n_mfcc,
+        dct_type=dct_type,
+        lifter=lifter,
+    )
+
+
+@pytest.mark.parametrize("params", VARIANTS, ids=[str(v) for v in VARIANTS])
+def test_mfcc_matches_librosa_per_clip_on_fsdd(fsdd_clips, params):
+    ext = MFCCExtractor(**dict(BASE, **params), pooling=None).fit()
+    frames = ext.transform(fsdd_clips)
+    for clip, got in zip(fsdd_clips, frames):
+        ref = _librosa_mfcc(clip, params)
+        np.testing.assert_allclose(got.T, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
+
+
+def test_mfcc_default_call_matches_librosa_mfcc(fsdd_clips):
+    clip = fsdd_clips[0]
+    ext = MFCCExtractor(sr=8000, n_fft=256, pooling=None, n_mels=64).fit()
+    ref = librosa.feature.mfcc(y=clip, sr=8000, n_fft=256, n_mels=64)
+    np.testing.assert_allclose(ext.transform([clip])[0].T, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_mfcc_deltas_match_librosa_delta(fsdd_clips):
+    ext = MFCCExtractor(**BASE, deltas=2, pooling=None).fit()
+    for clip, got in zip(fsdd_clips[:30], ext.transform(fsdd_clips[:30])):
+        ref = librosa.feature.mfcc(y=clip, **BASE)
+        scale = np.abs(ref).max()
+        for order in (1, 2):
+            d = librosa.feature.delta(ref, width=9, order=order)
+            cols = slice(13 * order, 13 * (order + 1))
+            np.testing.assert_allclose(got[:, cols].T, d, rtol=1e-4, atol=1e-6 * scale)
+
+
+def test_mfcc_batch_equals_per_clip_calls(fsdd_clips):
+    # librosa's top_db floor uses the max of the whole array it gets; mmfeat's
+    # is per clip, so one batch equals one call per clip
+    ext = MFCCExtractor(**BASE, deltas=1).fit()
+    batch = ext.transform(fsdd_clips[:20])
+    single = np.vstack([ext.transform([c]) for c in fsdd_clips[:20]])
+    np.testing.assert_allclose(batch, single, rtol=1e-10, atol=1e-10)  # BLAS order
+
+
+def test_mfcc_short_clips_use_narrower_delta_windows(rng):
+    clip = rng.standard_normal(4 * 128)  # 5 frames with center=True
+    ext = MFCCExtractor(**BASE, deltas=2, pooling=None).fit()
+    got = ext.transform([clip])[0]
+    assert got.shape == (5, 39)
+    coef = got[:, :13]
+    for order in (1, 2):
+        ref = savgol_filter(
+            coef, 5, polyorder=order, deriv=order, mode="interp", axis=0
+        )
+        np.testing.assert_allclose(
+            got[:, 13 * order : 13 * (order + 1)], ref, atol=1e-9
+        )
+    tiny = ext.transform([rng.standard_normal(100)])[0]  # one frame
+    assert tiny.shape == (1, 39) and np.all(tiny[:, 13:] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mfcc_pooling_statistics_match_numpy(fsdd_clips, dtype):
+    clips = [c.astype(dtype) for c in fsdd_clips[:10]]
+    pooling = ("mean", "std", "min", "max", "p10", 75)
+    pooled = MFCCExtractor(**BASE, deltas=1, pooling=pooling).fit().transform(clips)
+    frames = MFCCExtractor(**BASE, deltas=1, pooling=None).fit().transform(clips)
+    for row, f in zip(pooled, frames):
+        ref = np.concatenate(
+            [
+                f.mean(0),
+                f.std(0),
+                f.min(0),
+                f.max(0),
+                np.percentile(f, 10, axis=0),
+                np.percentile(f, 75, axis=0),
+            ]
+        )
+        np.testing.assert_allclose(row, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_mfcc_cmvn_normalises_each_clip(fsdd_clips):
+    frames = MFCCExtractor(**BASE, deltas=2, cmvn="meanvar", pooling=None).fit()
+    for f in frames.transform(fsdd_clips[:5]):
+        np.testing.assert_allclose(f.mean(0), 0, atol=1e-9)
+        np.testing.assert_allclose(f.std(0), 1, atol=1e-9)
+    means = MFCCExtractor(**BASE, cmvn="mean", pooling=None).fit()
+    f = means.transform(fsdd_clips[:1])[0]
+    np.testing.assert_allclose(f.mean(0), 0, atol=1e-9)
+    assert f.std(0).max() > 1  # variance kept
+
+
+def test_mfcc_silent_clip_is_constant_with_zero_deltas():
+    out = (
+        MFCCExtractor(**BASE, deltas=2, pooling=None).fit().transform([np.zeros(4000)])
+    )
+    f = out[0]
+    assert np.isfinite(f).all()
+    np.testing.assert_allclose(
+        f[:, :13], np.broadcast_to(f[:1, :13], (len(f), 13)), atol=1e-9
+    )
+    np.testing.assert_allclose(f[:, 13:], 0, atol=1e-9)
+    assert f[0, 0] == pytest.approx(-100 * np.sqrt(40))  # -100 dB in every band
+
+
+def test_mfcc_bad_clips_named_and_kept_as_missing_rows(tmp_path):
+    ext = MFCCExtractor(**BASE, center=False).fit()
+    nan_clip = np.ones(2000)
+    nan_clip[5] = np.nan
+    with pytest.raises(InputError, match=r"row 1 \(array\): clip has 300 samples"):
+        ext.transform([np.ones(2000), np.ones(300)])
+    ext = MFCCExtractor(**BASE, on_error="missing").fit()
+    out = ext.transform([np.ones(2000), nan_clip, None, str(tmp_path / "gone.wav")])
+    assert np.isfinite(out[0]).all() and np.isnan(out[1:]).all()
+    assert [e.row for e in ext.errors_] == [1, 3]
+    assert "NaN" in ext.errors_[0].reason
+
+
+def test_mfcc_files_at_other_rates_are_resampled():
+    t = np.arange(16000) / 16000
+    tone16 = 0.5 * np.sin(2 * np.pi * 440 * t)
+    buf = io.BytesIO()
+    sf.write(buf, tone16, 16000, format="WAV", subtype="FLOAT")
+    ext = MFCCExtractor(**BASE).fit()
+    from_file = ext.transform([buf.getvalue()])[0]
+    tone8 = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    direct = ext.transform([tone8])[0]
+    np.testing.assert_allclose(from_file[:13], direct[:13], rtol=0.02, atol=0.5)
+
+
+def test_mfcc_parameter_errors():
+    with pytest.raises(ParameterError, match="n_mfcc=50 cannot exceed n_mels=40"):
+        MFCCExtractor(n_mfcc=50, n_mels=40).fit()
+    with pytest.raises(ParameterError, match="percentiles"):
+        MFCCExtractor(pooling=("mean", "median")).fit()
+    with pytest.raises(ParameterError, match="fmax"):
+        MFCCExtractor(sr=8000, fmax=6000.0).fit()
+
+
+def test_mfcc_feature_names():
+    ext = MFCCExtractor(**BASE, deltas=1, pooling=("mean", "p90")).fit()
+    names = ext.get_feature_names_out()
+    assert len(names) == ext.n_features_out_ == 52
+    assert names[0] == "mfcc0_mean" and names[13] == "d1_mfcc0_mean"
+    assert names[-1] == "d1_mfcc12_p90"
+
+
+def test_mel_filterbank_matches_librosa():
+    for kw in [
+        dict(sr=8000, n_fft=512, n_mels=40),
+        dict(sr=22050, n_fft=2048, htk=True),
+    ]:
+        ref = librosa.filters.mel(**kw, dtype=np.float64)
+        np.testing.assert_allclose(mel_filterbank(**kw), ref, rtol=1e-12, atol=1e-15)
