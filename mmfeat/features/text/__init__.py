@@ -1,0 +1,5 @@
+"""Text features: TF-IDF."""
+
+from mmfeat.features.text._tfidf import TfidfExtractor
+
+__all__ = ["TfidfExtractor"]

@@ -1,0 +1,333 @@
+"""TfidfExtractor: TF-IDF text features over a column of strings."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._items import as_item_list, is_missing
+from mmfeat.utils._parallel import ItemError
+from mmfeat.utils._sklearn_compat import (
+    Integral,
+    Interval,
+    Real,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+)
+
+__all__ = ["TfidfExtractor"]
+
+
+class TfidfExtractor(TransformerMixin, BaseEstimator):
+    r"""TF-IDF of word and/or character n-grams of each text, kept sparse.
+
+    A thin layer over scikit-learn's ``TfidfVectorizer`` (one for words, one
+    for characters, whichever are enabled) that adds what a column of a
+    multimodal table needs: missing texts (``None``, NaN, empty
+    or blank strings) give missing rows instead of all-zero rows, non-text
+    items give an error naming the row, and the two n-gram blocks are
+    weighted into one L2-normalised vector.
+
+    Parameters
+    ----------
+    word_ngram_range : tuple of int (min_n, max_n) or None, default=(1, 2)
+        Word n-grams; ``None`` disables the word block.
+    char_ngram_range : tuple of int (min_n, max_n) or None, default=None
+        Character n-grams; ``None`` disables the character block. Use it
+        (e.g. ``(2, 4)``) for languages written without spaces, for titles
+        full of model numbers, or for misspellings.
+    char_analyzer : {"char_wb", "char"}, default="char_wb"
+        ``"char_wb"`` builds character n-grams inside word boundaries only;
+        ``"char"`` runs across spaces (use it for Chinese, Japanese, Thai).
+    sublinear_tf : bool, default=True
+        Use ``1 + log(tf)``.
+    min_df : float or int, default=1
+        Ignore terms in fewer documents (or a smaller fraction).
+    max_df : float or int, default=1.0
+        Ignore terms in more documents (or a larger fraction).
+    max_features : int, default=None
+        Keep this many most frequent terms per block.
+    stop_words : {"english"}, list or None, default=None
+        Word stop words (the word block only).
+    lowercase : bool, default=True
+        Lowercase before tokenising.
+    strip_accents : {"ascii", "unicode"} or None, default=None
+        Remove accents.
+    token_pattern : str, default=r"(?u)\b\w\w+\b"
+        Word tokens (scikit-learn's default).
+    char_weight : float, default=1.0
+        Weight of the character block relative to the word block before the
+        final normalisation.
+    norm : {"l2", "l1"} or None, default="l2"
+        Row normalisation of the combined vector.
+    missing : {"nan", "zero"}, default="nan"
+        Row for a missing text: NaN in every column (mmfeat's convention, so
+        fusion treats the modality as absent; it stores one value per column
+        of such a row) or zeros (nothing stored).
+    on_error : {"raise", "missing"}, default="raise"
+        A non-text item raises :class:`~mmfeat.exceptions.InputError` naming
+        its row, or becomes a missing row recorded in ``errors_``.
+
+    Attributes
+    ----------
+    word_vectorizer_ : TfidfVectorizer or None
+        The fitted word block.
+    char_vectorizer_ : TfidfVectorizer or None
+        The fitted character block.
+    vocabulary_size_ : int
+        Number of output columns.
+    n_features_in_ : int
+        Always 1.
+    errors_ : list of ItemError
+        Items the last ``transform`` turned into missing rows.
+
+    See Also
+    --------
+    sklearn.feature_extraction.text.TfidfVectorizer : The engine underneath.
+
+    Examples
+    --------
+    >>> texts = ["red cotton shirt", "blue leather shoe", None]
+    >>> tfidf = TfidfExtractor(word_ngram_range=(1, 1))
+    >>> X = tfidf.fit_transform(texts)
+    >>> X.shape, X.format
+    ((3, 6), 'csr')
+    >>> tfidf.get_feature_names_out()[:3].tolist()
+    ['w_blue', 'w_cotton', 'w_leather']
+    """
+
+    _mmfeat_input = "text"
+
+    _parameter_constraints = {
+        "word_ngram_range": [tuple, list, None],
+        "char_ngram_range": [tuple, list, None],
+        "char_analyzer": [StrOptions({"char_wb", "char"})],
+        "sublinear_tf": ["boolean"],
+        "min_df": [Interval(Real, 0, None, closed="left")],
+        "max_df": [Interval(Real, 0, None, closed="left")],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "stop_words": [StrOptions({"english"}), list, None],
+        "lowercase": ["boolean"],
+        "strip_accents": [StrOptions({"ascii", "unicode"}), None],
+        "token_pattern": [str],
+        "char_weight": [Interval(Real, 0, None, closed="left")],
+        "norm": [StrOptions({"l1", "l2"}), None],
+        "missing": [StrOptions({"nan", "zero"})],
+        "on_error": [StrOptions({"raise", "missing"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        word_ngram_range=(1, 2),
+        char_ngram_range=None,
+        char_analyzer="char_wb",
+        sublinear_tf=True,
+        min_df=1,
+        max_df=1.0,
+        max_features=None,
+        stop_words=None,
+        lowercase=True,
+        strip_accents=None,
+        token_pattern=r"(?u)\b\w\w+\b",
+        char_weight=1.0,
+        norm="l2",
+        missing="nan",
+        on_error="raise",
+    ):
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.char_analyzer = char_analyzer
+        self.sublinear_tf = sublinear_tf
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.stop_words = stop_words
+        self.lowercase = lowercase
+        self.strip_accents = strip_accents
+        self.token_pattern = token_pattern
+        self.char_weight = char_weight
+        self.norm = norm
+        self.missing = missing
+        self.on_error = on_error
+
+    def _texts(self, X):
+        """Return (texts, present rows), checking item types."""
+        items = as_item_list(X)
+        texts, present, errors = [], [], []
+        for i, item in enumerate(items):
+            if is_missing(item):
+                continue
+            if isinstance(item, np.str_):
+                item = str(item)
+            if not isinstance(item, str):
+                reason = (
+                    f"expected a text (str), got {type(item).__name__}; convert the "
+                    "column to strings (missing values may stay None/NaN)"
+                )
+                if self.on_error == "raise":
+                    raise InputError(reason, row=i, source=type(item).__name__)
+                errors.append(ItemError(i, type(item).__name__, reason))
+                continue
+            if not item.strip():
+                continue  # an empty text is a missing text
+            texts.append(item)
+            present.append(i)
+        return items, texts, np.asarray(present, dtype=np.int64), errors
+
+    def _vectorizer(self, kind):
+        common = dict(
+            sublinear_tf=self.sublinear_tf,
+            min_df=self.min_df,
+            max_df=self.max_df,
+            max_features=self.max_features,
+            lowercase=self.lowercase,
+            strip_accents=self.strip_accents,
+            norm=None if self._two_blocks() else self.norm,
+            dtype=np.float64,
+        )
+        if kind == "word":
+            return TfidfVectorizer(
+                analyzer="word",
+                ngram_range=tuple(self.word_ngram_range),
+                stop_words=self.stop_words,
+                token_pattern=self.token_pattern,
+                **common,
+            )
+        return TfidfVectorizer(
+            analyzer=self.char_analyzer,
+            ngram_range=tuple(self.char_ngram_range),
+            **common,
+        )
+
+    def _two_blocks(self):
+        return self.word_ngram_range is not None and self.char_ngram_range is not None
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the vocabularies and IDF weights from the present texts.
+
+        Parameters
+        ----------
+        X : column of texts
+            Strings, or missing values (ignored).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TfidfExtractor
+            The fitted extractor.
+        """
+        if self.word_ngram_range is None and self.char_ngram_range is None:
+            raise ParameterError(
+                "word_ngram_range and char_ngram_range are both None: enable at least "
+                "one block"
+            )
+        _, texts, _, self.errors_ = self._texts(X)
+        if not texts:
+            raise ParameterError("TfidfExtractor.fit got no non-empty text")
+        self.word_vectorizer_ = (
+            None
+            if self.word_ngram_range is None
+            else self._vectorizer("word").fit(texts)
+        )
+        self.char_vectorizer_ = (
+            None
+            if self.char_ngram_range is None
+            else self._vectorizer("char").fit(texts)
+        )
+        self.vocabulary_size_ = sum(
+            len(v.vocabulary_)
+            for v in (self.word_vectorizer_, self.char_vectorizer_)
+            if v is not None
+        )
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X):
+        """TF-IDF rows, in a CSR matrix with one row per item.
+
+        Parameters
+        ----------
+        X : column of texts
+            Strings or missing values.
+
+        Returns
+        -------
+        features : scipy.sparse.csr_matrix of shape (n_samples, vocabulary_size_)
+            One row per item; missing (and, with ``on_error="missing"``, bad)
+            items give NaN rows (or zero rows with ``missing="zero"``).
+        """
+        check_is_fitted(self, "vocabulary_size_")
+        items, texts, present, self.errors_ = self._texts(X)
+        blocks = []
+        if self.word_vectorizer_ is not None:
+            blocks.append(self.word_vectorizer_.transform(texts))
+        if self.char_vectorizer_ is not None:
+            char = self.char_vectorizer_.transform(texts)
+            blocks.append(char * self.char_weight if self._two_blocks() else char)
+        present_rows = sp.hstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
+        if self._two_blocks() and self.norm is not None:
+            present_rows = normalize(present_rows, norm=self.norm, copy=False)
+        n = len(items)
+        if len(present) == n:
+            return present_rows.tocsr()
+        # scatter present rows into their places; fill missing rows
+        width = self.vocabulary_size_
+        rows = sp.csr_matrix(
+            (np.ones(len(present)), (present, np.arange(len(present)))),
+            shape=(n, len(present)),
+        )
+        out = (rows @ present_rows).tocsr()
+        if self.missing == "nan":
+            absent = np.setdiff1d(np.arange(n), present)
+            fill = sp.csr_matrix(
+                (
+                    np.full(len(absent) * width, np.nan),
+                    (np.repeat(absent, width), np.tile(np.arange(width), len(absent))),
+                ),
+                shape=(n, width),
+            )
+            out = (out + fill).tocsr()
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``w_<word n-gram>`` and ``c_<character n-gram>``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        names : ndarray of str
+            The vocabulary, in column order.
+        """
+        check_is_fitted(self, "vocabulary_size_")
+        names = []
+        if self.word_vectorizer_ is not None:
+            names += [f"w_{t}" for t in self.word_vectorizer_.get_feature_names_out()]
+        if self.char_vectorizer_ is not None:
+            names += [f"c_{t}" for t in self.char_vectorizer_.get_feature_names_out()]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.sparse = True
+        return tags
+
+    @classmethod
+    def get_test_params(cls):
+        """Fast parameter sets for the estimator checks."""
+        return [
+            {},
+            {"word_ngram_range": None, "char_ngram_range": (2, 3)},
+            {"char_ngram_range": (2, 4), "char_analyzer": "char", "char_weight": 0.5},
+        ]
