@@ -222,31 +222,49 @@ class TfidfExtractor(TransformerMixin, BaseEstimator):
         self : TfidfExtractor
             The fitted extractor.
         """
+        self._fit_blocks(X, transform=False)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit and transform in one pass over the texts (as TfidfVectorizer does).
+
+        Parameters
+        ----------
+        X : column of texts
+            Strings or missing values.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        features : scipy.sparse.csr_matrix of shape (n_samples, vocabulary_size_)
+            As :meth:`transform` returns.
+        """
+        return self._fit_blocks(X, transform=True)
+
+    def _fit_blocks(self, X, *, transform):
         if self.word_ngram_range is None and self.char_ngram_range is None:
             raise ParameterError(
                 "word_ngram_range and char_ngram_range are both None: enable at least "
                 "one block"
             )
-        _, texts, _, self.errors_ = self._texts(X)
+        items, texts, present, self.errors_ = self._texts(X)
         if not texts:
             raise ParameterError("TfidfExtractor.fit got no non-empty text")
-        self.word_vectorizer_ = (
-            None
-            if self.word_ngram_range is None
-            else self._vectorizer("word").fit(texts)
-        )
-        self.char_vectorizer_ = (
-            None
-            if self.char_ngram_range is None
-            else self._vectorizer("char").fit(texts)
-        )
-        self.vocabulary_size_ = sum(
-            len(v.vocabulary_)
-            for v in (self.word_vectorizer_, self.char_vectorizer_)
-            if v is not None
-        )
+        blocks = []
+        self.word_vectorizer_ = self.char_vectorizer_ = None
+        if self.word_ngram_range is not None:
+            self.word_vectorizer_ = self._vectorizer("word")
+            blocks.append(self.word_vectorizer_.fit_transform(texts))
+        if self.char_ngram_range is not None:
+            self.char_vectorizer_ = self._vectorizer("char")
+            blocks.append(self.char_vectorizer_.fit_transform(texts))
+        self.vocabulary_size_ = sum(b.shape[1] for b in blocks)
         self.n_features_in_ = 1
-        return self
+        if transform:
+            return self._assemble(len(items), present, blocks)
+        return None
 
     def transform(self, X):
         """TF-IDF rows, in a CSR matrix with one row per item.
@@ -264,36 +282,44 @@ class TfidfExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "vocabulary_size_")
         items, texts, present, self.errors_ = self._texts(X)
-        blocks = []
-        if self.word_vectorizer_ is not None:
-            blocks.append(self.word_vectorizer_.transform(texts))
-        if self.char_vectorizer_ is not None:
-            char = self.char_vectorizer_.transform(texts)
-            blocks.append(char * self.char_weight if self._two_blocks() else char)
-        present_rows = sp.hstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
-        if self._two_blocks() and self.norm is not None:
-            present_rows = normalize(present_rows, norm=self.norm, copy=False)
-        n = len(items)
+        blocks = [
+            v.transform(texts)
+            for v in (self.word_vectorizer_, self.char_vectorizer_)
+            if v is not None
+        ]
+        return self._assemble(len(items), present, blocks)
+
+    def _assemble(self, n, present, blocks):
+        """Weight and join the blocks, normalise, and put rows in their places."""
+        if self._two_blocks():
+            blocks[1] = blocks[1] * self.char_weight
+            rows = sp.hstack(blocks, format="csr")
+            if self.norm is not None:
+                rows = normalize(rows, norm=self.norm, copy=False)
+        else:
+            rows = blocks[0].tocsr()
         if len(present) == n:
-            return present_rows.tocsr()
-        # scatter present rows into their places; fill missing rows
+            return rows
         width = self.vocabulary_size_
-        rows = sp.csr_matrix(
-            (np.ones(len(present)), (present, np.arange(len(present)))),
-            shape=(n, len(present)),
-        )
-        out = (rows @ present_rows).tocsr()
+        absent = np.setdiff1d(np.arange(n), present)
+        k = len(absent)
         if self.missing == "nan":
-            absent = np.setdiff1d(np.arange(n), present)
-            fill = sp.csr_matrix(
+            filler = sp.csr_matrix(
                 (
-                    np.full(len(absent) * width, np.nan),
-                    (np.repeat(absent, width), np.tile(np.arange(width), len(absent))),
+                    np.full(k * width, np.nan),
+                    np.tile(np.arange(width, dtype=np.int32), k),
+                    np.arange(0, (k + 1) * width, width, dtype=np.int64),
                 ),
-                shape=(n, width),
+                shape=(k, width),
             )
-            out = (out + fill).tocsr()
-        return out
+        else:
+            filler = sp.csr_matrix((k, width))
+        stacked = sp.vstack([rows, filler], format="csr")
+        # row j of the output is row order[j] of the stack
+        order = np.empty(n, dtype=np.int64)
+        order[present] = np.arange(len(present))
+        order[absent] = len(present) + np.arange(k)
+        return stacked[order]
 
     def get_feature_names_out(self, input_features=None):
         """Names ``w_<word n-gram>`` and ``c_<character n-gram>``.
