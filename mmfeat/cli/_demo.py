@@ -3,7 +3,6 @@
 import time
 
 import numpy as np
-from scipy.signal import stft
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -12,9 +11,11 @@ from sklearn.svm import SVC
 
 from mmfeat.datasets import load_av_digits, load_digits_images
 from mmfeat.exceptions import DataNotFoundError
+from mmfeat.features.audio import MFCCExtractor
+from mmfeat.features.image import HOGExtractor
 from mmfeat.io import AudioReader, ImageReader
 
-__all__ = ["run_demo", "spectral_band_features"]
+__all__ = ["run_demo"]
 
 
 def _scores(y_true, y_pred):
@@ -46,42 +47,6 @@ def _pixels(images):
     return np.stack([np.asarray(im, dtype=np.float32).ravel() for im in images])
 
 
-def spectral_band_features(clip, *, sr=8000, n_bands=32, n_segments=3):
-    """Log band energies of a clip: per-segment means plus overall std.
-
-    A plain spectral baseline for the demo: STFT power (32 ms windows) pooled
-    into ``n_bands`` equal-width bands, log-compressed, averaged over
-    ``n_segments`` equal stretches of time (keeping coarse temporal order)
-    and summarised by the standard deviation over all frames.
-
-    Parameters
-    ----------
-    clip : ndarray of shape (n_samples,)
-        Audio samples.
-    sr : int, default=8000
-        Sample rate.
-    n_bands : int, default=32
-        Frequency bands.
-    n_segments : int, default=3
-        Time segments.
-
-    Returns
-    -------
-    features : ndarray of shape (n_bands * (n_segments + 1),)
-        The features.
-    """
-    nper = int(0.032 * sr)
-    clip = np.pad(clip, (0, max(0, nper - clip.size)))
-    _, _, z = stft(clip, fs=sr, nperseg=nper, noverlap=nper // 2)
-    power = np.abs(z) ** 2
-    edges = np.linspace(0, power.shape[0], n_bands + 1).astype(int)
-    bands = np.stack([power[a:b].sum(axis=0) for a, b in zip(edges[:-1], edges[1:])])
-    logb = np.log(bands + 1e-10)
-    segs = np.array_split(np.arange(logb.shape[1]), n_segments)
-    means = [logb[:, s].mean(axis=1) if s.size else logb.mean(axis=1) for s in segs]
-    return np.concatenate(means + [logb.std(axis=1)]).astype(np.float32)
-
-
 def _embedded(random_state, out):
     bunch = load_digits_images()
     images = ImageReader().fit_transform(bunch.frame["image"])
@@ -103,17 +68,28 @@ def _av_digits(data_home, n_jobs, random_state, out):
     bunch = load_av_digits(data_home=data_home, random_state=random_state)
     frame = bunch.frame
     t0 = time.perf_counter()
-    X_img = _pixels(ImageReader(n_jobs=n_jobs).fit_transform(frame["image"]))
+    images = np.stack(list(frame["image"]))
+    hog = HOGExtractor(pixels_per_cell=(4, 4), cells_per_block=(2, 2), n_jobs=n_jobs)
+    X_img = np.hstack([hog.fit_transform(images), _pixels(images)])
     paths = frame["audio"].unique()
     clips = AudioReader(sr=8000, n_jobs=n_jobs).fit_transform(paths)
-    feats = {p: spectral_band_features(c) for p, c in zip(paths, clips)}
+    mfcc = MFCCExtractor(
+        sr=8000,
+        n_fft=256,
+        hop_length=64,
+        n_mels=40,
+        n_mfcc=13,
+        deltas=2,
+        n_jobs=n_jobs,
+    )
+    feats = dict(zip(paths, mfcc.fit_transform(clips)))
     X_aud = np.stack([feats[p] for p in frame["audio"]])
     train = (frame["split"] == "train").to_numpy()
     y = np.asarray(bunch.target)
     rows = []
     for name, X in [
-        ("image: pixels + SVC", X_img),
-        ("audio: log bands + SVC", X_aud),
+        ("image: HOG+pixels + SVC", X_img),
+        ("audio: MFCC+deltas + SVC", X_aud),
         ("early fusion: both + SVC", np.hstack([X_img, X_aud])),
     ]:
         model = _svc(random_state).fit(X[train], y[train])
