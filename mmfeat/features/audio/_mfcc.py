@@ -6,7 +6,6 @@ import numpy as np
 import scipy.fft
 from scipy.signal import get_window
 from sklearn.base import BaseEstimator, TransformerMixin
-from tqdm.auto import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.features.audio._mfcc_kernels import (
@@ -19,9 +18,9 @@ from mmfeat.features.audio._mfcc_kernels import (
     _power,
 )
 from mmfeat.io._audio import read_audio
+from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads
-from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import (
     Integral,
     Interval,
@@ -532,39 +531,28 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
             ``None``.
         """
         check_is_fitted(self, "mel_basis_")
-        items = as_item_list(X, stack_ndim=2)
-        n = len(items)
-        self.errors_ = []
-        if self._stats is None:
-            out = np.empty(n, dtype=object)
-        else:
-            out = np.full((n, self.n_features_out_), np.nan)
-        bar = tqdm(total=n, desc="MFCCExtractor", disable=not self.verbose)
-        batch = 512
-        for start in range(0, n, batch):
-            chunk = items[start : start + batch]
-            clips, errors = map_items(
-                self._read,
-                chunk,
-                n_jobs=self.n_jobs,
-                on_error=self.on_error,
-                row_offset=start,
-            )
-            self.errors_.extend(errors)
-            rows = [i for i, c in enumerate(clips) if c is not None]
-            if rows:
-                feat, fo = self._features([clips[i] for i in rows])
-                if self._stats is None:
-                    for j, i in enumerate(rows):
-                        out[start + i] = feat[fo[j] : fo[j + 1]].copy()
-                else:
-                    pooled = np.empty((len(rows), self.n_features_out_))
-                    with numba_threads(self.n_jobs):
-                        _pool_frames(feat, fo, self._stats, self._qs, pooled)
-                    out[[start + i for i in rows]] = pooled
-            bar.update(len(chunk))
-        bar.close()
+        pooled = self._stats is not None
+        out, self.errors_ = transform_in_batches(
+            as_item_list(X, stack_ndim=2),
+            self._read,
+            self._encode,
+            n_features=self.n_features_out_ if pooled else None,
+            n_jobs=self.n_jobs,
+            on_error=self.on_error,
+            verbose=self.verbose,
+            desc="MFCCExtractor",
+            batch_size=512,
+        )
         return out
+
+    def _encode(self, clips):
+        feat, fo = self._features(clips)
+        if self._stats is None:
+            return [feat[a:b].copy() for a, b in zip(fo[:-1], fo[1:])]
+        pooled = np.empty((len(clips), self.n_features_out_))
+        with numba_threads(self.n_jobs):
+            _pool_frames(feat, fo, self._stats, self._qs, pooled)
+        return pooled
 
     def get_feature_names_out(self, input_features=None):
         """Names ``mfcc{k}_{stat}``, ``d1_mfcc{k}_{stat}``, ``d2_mfcc{k}_{stat}``.

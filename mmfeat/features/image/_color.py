@@ -1,14 +1,11 @@
 """ColorHistogramExtractor: joint HSV colour histograms."""
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from mmfeat.features.image._base import BaseImageExtractor, _n_rows
+from mmfeat.features.image._base import BaseImageExtractor
 from mmfeat.features.image._color_kernels import _hsv_histograms
 from mmfeat.io._images import read_image
-from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads
-from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import (
     Integral,
     StrOptions,
@@ -134,9 +131,16 @@ class ColorHistogramExtractor(BaseImageExtractor):
         return self
 
     def _read(self, item):
-        size = None if self.image_size is None else tuple(self.image_size)
-        img = read_image(item, mode="rgb", size=size, resize=self.resize)
-        return img.reshape(-1, 3)
+        return read_image(item, **self._read_options("rgb")).reshape(-1, 3)
+
+    def _encode(self, pixels):
+        hb, sb, vb = (int(b) for b in self.bins)
+        offsets = np.zeros(len(pixels) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in pixels], out=offsets[1:])
+        hist = np.empty((len(pixels), self.n_features_out_))
+        with numba_threads(self.n_jobs):
+            _hsv_histograms(np.concatenate(pixels), offsets, hb, sb, vb, hist)
+        return np.sqrt(hist) if self.power_norm else hist
 
     def transform(self, X):
         """Histogram each image.
@@ -153,36 +157,7 @@ class ColorHistogramExtractor(BaseImageExtractor):
             ``on_error="missing"``, bad) items.
         """
         check_is_fitted(self, "n_features_out_")
-        items = as_item_list(X, stack_ndim=3)
-        n = _n_rows(X)
-        out = np.full((n, self.n_features_out_), np.nan)
-        self.errors_ = []
-        bar = tqdm(total=n, desc="ColorHistogramExtractor", disable=not self.verbose)
-        hb, sb, vb = (int(b) for b in self.bins)
-        for start in range(0, n, 256):
-            chunk = items[start : start + 256]
-            pixels, errors = map_items(
-                self._read,
-                chunk,
-                n_jobs=self.n_jobs,
-                on_error=self.on_error,
-                row_offset=start,
-            )
-            self.errors_.extend(errors)
-            rows = [i for i, p in enumerate(pixels) if p is not None]
-            if rows:
-                offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-                np.cumsum([len(pixels[i]) for i in rows], out=offsets[1:])
-                flat = np.ascontiguousarray(np.concatenate([pixels[i] for i in rows]))
-                hist = np.empty((len(rows), self.n_features_out_))
-                with numba_threads(self.n_jobs):
-                    _hsv_histograms(flat, offsets, hb, sb, vb, hist)
-                out[[start + i for i in rows]] = (
-                    np.sqrt(hist) if self.power_norm else hist
-                )
-            bar.update(len(chunk))
-        bar.close()
-        return out
+        return self._transform_items(X, self._read, self._encode, self.n_features_out_)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``hsv_h{h}_s{s}_v{v}``.

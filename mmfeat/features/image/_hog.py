@@ -3,7 +3,7 @@
 import numpy as np
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.features.image._base import BaseImageExtractor, iter_image_batches
+from mmfeat.features.image._base import BaseImageExtractor, numeric_stack
 from mmfeat.features.image._hog_kernels import (
     NORMS,
     _cell_histograms,
@@ -11,6 +11,7 @@ from mmfeat.features.image._hog_kernels import (
     bin_boundaries,
 )
 from mmfeat.io._images import read_image
+from mmfeat.utils._items import as_item_list, is_missing, item_source
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._sklearn_compat import (
     Integral,
@@ -213,25 +214,7 @@ class HOGExtractor(BaseImageExtractor):
                     "HOGExtractor needs X in fit when image_size is None, to learn "
                     "the image size; or set image_size=(height, width)"
                 )
-            shape = None
-            for _, _, stack, _ in iter_image_batches(
-                X,
-                mode=self.mode,
-                size=None,
-                min_size=min_size,
-                on_error=self.on_error,
-                n_jobs=self.n_jobs,
-                verbose=0,
-                batch_size=8,
-            ):
-                if stack is not None:
-                    shape = stack.shape[1:3]
-                    break
-            if shape is None:
-                raise ParameterError(
-                    "HOGExtractor.fit saw no readable image to learn the size from; "
-                    "set image_size=(height, width)"
-                )
+            shape = self._first_shape(X, min_size)
         self.image_shape_ = tuple(int(s) for s in shape)
         self.n_features_out_ = _hog_size(
             self.image_shape_,
@@ -243,13 +226,37 @@ class HOGExtractor(BaseImageExtractor):
         self.errors_ = []
         return self
 
-    def _encode(self, stack):
-        if tuple(stack.shape[1:3]) != self.image_shape_:
-            (h, w), (fh, fw) = stack.shape[1:3], self.image_shape_
+    def _first_shape(self, X, min_size):
+        stack = numeric_stack(X, mode=self.mode, size=None, min_size=min_size)
+        if stack is not None and len(stack):
+            return stack.shape[1:3]
+        for row, item in enumerate(as_item_list(X, stack_ndim=3)):
+            if is_missing(item):
+                continue
+            try:
+                return read_image(item, mode=self.mode, min_size=min_size).shape[:2]
+            except InputError as exc:
+                if self.on_error == "raise":
+                    raise exc.with_row(row) from None
+        raise ParameterError(
+            "HOGExtractor.fit saw no readable image to learn the size from; "
+            "set image_size=(height, width)"
+        )
+
+    def _read(self, item):
+        img = read_image(
+            item, **self._read_options(self.mode, min_size=self._min_size())
+        )
+        if img.shape[:2] != self.image_shape_:
+            (h, w), (fh, fw) = img.shape[:2], self.image_shape_
             raise InputError(
                 f"image is {w}x{h} (width x height) but the extractor was fitted on "
-                f"{fw}x{fh}; set image_size=(height, width) so every image is resized"
+                f"{fw}x{fh}; set image_size=(height, width) so every image is resized",
+                source=item_source(item),
             )
+        return img
+
+    def _encode(self, stack):
         thr, cos_b, sin_b = bin_boundaries(self.orientations)
         out = np.empty((stack.shape[0], self.n_features_out_), dtype=np.float64)
         ppc = _pair(self.pixels_per_cell, "pixels_per_cell")
@@ -287,14 +294,20 @@ class HOGExtractor(BaseImageExtractor):
             ``on_error="missing"``, bad) items.
         """
         check_is_fitted(self, "image_shape_")
-        size = self.image_shape_ if self.image_size is None else tuple(self.image_size)
-        return self._transform_batches(
+        stack = numeric_stack(
+            X, mode=self.mode, size=self.image_shape_, min_size=self._min_size()
+        )
+        if stack is not None:  # decoded arrays of the right size: no per-item work
+            self.errors_ = []
+            out = np.empty((len(stack), self.n_features_out_))
+            for start in range(0, len(stack), 256):
+                out[start : start + 256] = self._encode(stack[start : start + 256])
+            return out
+        return self._transform_items(
             X,
+            self._read,
+            lambda images: self._encode(_as_stack(images)),
             self.n_features_out_,
-            self._encode,
-            mode=self.mode,
-            size=None if self.image_size is None else size,
-            min_size=self._min_size(),
         )
 
     def get_feature_names_out(self, input_features=None):
@@ -332,6 +345,11 @@ class HOGExtractor(BaseImageExtractor):
                 "orientations": 6,
             },
         ]
+
+
+def _as_stack(images):
+    stack = np.stack(images)
+    return stack if stack.ndim == 4 else stack[..., None]
 
 
 def hog_visualization(

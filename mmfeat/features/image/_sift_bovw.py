@@ -6,10 +6,9 @@ import cv2
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils import check_random_state
-from tqdm.auto import tqdm
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.features.image._base import BaseImageExtractor, _n_rows
+from mmfeat.features.image._base import BaseImageExtractor
 from mmfeat.features.image._bovw_kernels import (
     HARD,
     SOFT,
@@ -327,13 +326,7 @@ class SIFTBoVWExtractor(BaseImageExtractor):
 
     # -- descriptors -------------------------------------------------------
     def _describe(self, item):
-        img = read_image(
-            item,
-            mode="gray",
-            dtype="uint8",
-            size=None if self.image_size is None else tuple(self.image_size),
-            resize=self.resize,
-        )
+        img = read_image(item, **self._read_options("gray", dtype="uint8"))
         return sift_descriptors(
             img,
             detector=self.detector,
@@ -490,24 +483,9 @@ class SIFTBoVWExtractor(BaseImageExtractor):
             ``on_error="missing"``, bad) items.
         """
         check_is_fitted(self, "codebook_")
-        items = as_item_list(X, stack_ndim=3)
-        n = _n_rows(X)
-        out = np.full((n, self.n_features_out_), np.nan, dtype=np.float64)
-        self.errors_ = []
-        bar = tqdm(total=n, desc="SIFTBoVWExtractor", disable=not self.verbose)
-        batch = 128
-        for start in range(0, n, batch):
-            chunk = items[start : start + batch]
-            described, errors = self._describe_column(chunk, row_offset=start)
-            self.errors_.extend(errors)
-            rows = [i for i, d in enumerate(described) if d is not None]
-            if rows:
-                out[[start + i for i in rows]] = self._encode(
-                    [described[i] for i in rows]
-                )
-            bar.update(len(chunk))
-        bar.close()
-        return out
+        return self._transform_items(
+            X, self._describe, self._encode, self.n_features_out_, batch_size=128
+        )
 
     def get_feature_names_out(self, input_features=None):
         """Names ``bovw_l{level}_c{cell}_w{word}`` (``vlad_..._d{dim}`` for VLAD).
