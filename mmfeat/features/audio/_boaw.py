@@ -2,10 +2,15 @@
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import ParameterError
+from mmfeat.features._bow import (
+    check_levels,
+    learn_codebook,
+    median_nearest,
+    sample_rows,
+)
 from mmfeat.features.audio._mfcc import MFCCExtractor
 from mmfeat.features.image._bovw_kernels import HARD, SOFT, _bow_encode, pyramid_cells
 from mmfeat.utils._numba import numba_threads
@@ -180,14 +185,7 @@ class BoAWExtractor(TransformerMixin, BaseEstimator):
         self : BoAWExtractor
             The fitted extractor.
         """
-        levels = tuple(self.pyramid_levels)
-        if not levels or not all(
-            isinstance(n, (int, np.integer)) and n >= 1 for n in levels
-        ):
-            raise ParameterError(
-                f"pyramid_levels must be positive numbers of stretches such as (1, 2); "
-                f"got {self.pyramid_levels!r}"
-            )
+        levels = check_levels(self.pyramid_levels, example=(1, 2))
         rng = check_random_state(self.random_state)
         frontend = MFCCExtractor(deltas=1) if self.frontend is None else self.frontend
         params = {"pooling": None}
@@ -197,14 +195,7 @@ class BoAWExtractor(TransformerMixin, BaseEstimator):
         frames = [f for f in self._frames(X) if f is not None and len(f)]
         if not frames:
             raise ParameterError("BoAWExtractor.fit got no readable clip to learn from")
-        sample = []
-        for f in frames:
-            if len(f) > self.max_frames_per_clip:
-                f = f[
-                    np.sort(rng.choice(len(f), self.max_frames_per_clip, replace=False))
-                ]
-            sample.append(f)
-        sample = np.concatenate(sample)
+        sample = sample_rows(frames, self.max_frames_per_clip, rng)
         if self.standardize:
             self.mean_ = sample.mean(axis=0)
             scale = sample.std(axis=0)
@@ -213,25 +204,16 @@ class BoAWExtractor(TransformerMixin, BaseEstimator):
             self.mean_ = np.zeros(sample.shape[1])
             self.scale_ = np.ones(sample.shape[1])
         sample = ((sample - self.mean_) / self.scale_).astype(np.float32)
-        if len(sample) < self.n_words:
-            raise ParameterError(
-                f"only {len(sample)} frames in the training clips, fewer than "
-                f"n_words={self.n_words}: lower n_words or give more clips"
-            )
-        km = MiniBatchKMeans(
-            n_clusters=self.n_words,
-            random_state=rng.randint(np.iinfo(np.int32).max),
-            n_init=3,
-            batch_size=min(len(sample), 4096),
-        ).fit(sample)
-        self.codebook_ = np.ascontiguousarray(km.cluster_centers_, dtype=np.float32)
+        self.codebook_ = learn_codebook(
+            sample, self.n_words, rng, what="frames in the training clips"
+        )
         self.bandwidth_ = np.nan
         if self.encoding == "soft":
-            if self.bandwidth is not None:
-                self.bandwidth_ = float(self.bandwidth)
-            else:
-                nearest = km.transform(sample).min(axis=1)  # distances, not squared
-                self.bandwidth_ = float(np.median(nearest)) or 1.0
+            self.bandwidth_ = (
+                float(self.bandwidth)
+                if self.bandwidth is not None
+                else median_nearest(sample, self.codebook_)
+            )
         self.cells_ = pyramid_cells(levels, two_d=False)
         self.n_features_out_ = int(self.cells_[:, 1].sum()) * self.n_words
         self.n_features_in_ = 1

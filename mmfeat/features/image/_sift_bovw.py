@@ -4,10 +4,15 @@ import threading
 
 import cv2
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import ParameterError
+from mmfeat.features._bow import (
+    check_levels,
+    learn_codebook,
+    median_nearest,
+    sample_rows,
+)
 from mmfeat.features.image._base import BaseImageExtractor
 from mmfeat.features.image._bovw_kernels import (
     HARD,
@@ -346,14 +351,7 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         )
 
     def _check_params(self):
-        levels = tuple(self.pyramid_levels)
-        if not levels or not all(
-            isinstance(n, (int, np.integer)) and n >= 1 for n in levels
-        ):
-            raise ParameterError(
-                f"pyramid_levels must be a non-empty tuple of positive grid sizes such "
-                f"as (1, 2, 4); got {self.pyramid_levels!r}"
-            )
+        check_levels(self.pyramid_levels, example=(1, 2, 4))
         sizes = tuple(self.sizes)
         if not sizes or not all(s > 0 for s in sizes):
             raise ParameterError(
@@ -386,18 +384,11 @@ class SIFTBoVWExtractor(BaseImageExtractor):
             self.encoding == "soft" and self.bandwidth is None
         ):
             described, _ = self._describe_column(items)
-            parts = []
-            for desc_pos in described:
-                if desc_pos is None or len(desc_pos[0]) == 0:
-                    continue
-                desc = desc_pos[0]
-                if len(desc) > self.max_descriptors_per_image:
-                    keep = rng.choice(
-                        len(desc), self.max_descriptors_per_image, replace=False
-                    )
-                    desc = desc[np.sort(keep)]
-                parts.append(desc)
-            sample = np.concatenate(parts) if parts else np.empty((0, 128), np.float32)
+            sample = sample_rows(
+                [None if d is None else d[0] for d in described],
+                self.max_descriptors_per_image,
+                rng,
+            )
         if self.codebook is not None:
             codebook = np.asarray(self.codebook, dtype=np.float32)
             if codebook.ndim != 2 or codebook.shape[1] != 128 or len(codebook) < 1:
@@ -405,28 +396,21 @@ class SIFTBoVWExtractor(BaseImageExtractor):
                     "codebook must be an array of shape (n_words, 128) of SIFT words; "
                     f"got shape {codebook.shape}"
                 )
+            self.codebook_ = np.ascontiguousarray(codebook)
         else:
-            if len(sample) < self.n_words:
-                raise ParameterError(
-                    f"only {len(sample)} SIFT descriptors in the training images, "
-                    f"fewer than n_words={self.n_words}: lower n_words, use a denser "
-                    "grid (smaller step), or give more images"
-                )
-            km = MiniBatchKMeans(
-                n_clusters=self.n_words,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-                n_init=3,
-                batch_size=min(len(sample), 4096),
+            self.codebook_ = learn_codebook(
+                sample,
+                self.n_words,
+                rng,
+                what="SIFT descriptors in the training images (a denser grid, a "
+                "smaller step, gives more)",
             )
-            km.fit(sample)
-            codebook = km.cluster_centers_.astype(np.float32)
-        self.codebook_ = np.ascontiguousarray(codebook)
         self.bandwidth_ = np.nan
         if self.encoding == "soft":
             self.bandwidth_ = (
                 float(self.bandwidth)
                 if self.bandwidth is not None
-                else self._median_distance(sample)
+                else median_nearest(sample, self.codebook_)
             )
         n_cells = int((self.cells_[:, 0] * self.cells_[:, 1]).sum())
         words = len(self.codebook_)
@@ -434,17 +418,6 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         self.n_features_in_ = 1
         self.errors_ = []
         return self
-
-    def _median_distance(self, sample):
-        if len(sample) == 0:
-            return 1.0
-        d2 = (
-            (sample.astype(np.float64) ** 2).sum(1)[:, None]
-            - 2.0 * sample.astype(np.float64) @ self.codebook_.T.astype(np.float64)
-            + (self.codebook_.astype(np.float64) ** 2).sum(1)[None, :]
-        )
-        nearest = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-        return float(np.median(nearest)) or 1.0
 
     def _encode(self, described):
         desc = [d for d, _ in described]
