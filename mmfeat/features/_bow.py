@@ -50,7 +50,7 @@ def learn_codebook(sample, n_words, rng, *, what):
         random_state=rng.randint(np.iinfo(np.int32).max),
         n_init=3,
         batch_size=min(count, 4096),
-    ).fit(sample)
+    ).fit(sample.astype(np.float64))  # k-means++ is several times slower on float32
     return np.ascontiguousarray(km.cluster_centers_, dtype=np.float32)
 
 

@@ -244,9 +244,9 @@ class HOGExtractor(BaseImageExtractor):
         )
 
     def _read(self, item):
-        img = read_image(
-            item, **self._read_options(self.mode, min_size=self._min_size())
-        )
+        # the minimum size matters only when images are not resized
+        min_size = self._min_size() if self.image_size is None else None
+        img = read_image(item, **self._read_options(self.mode, min_size=min_size))
         if img.shape[:2] != self.image_shape_:
             (h, w), (fh, fw) = img.shape[:2], self.image_shape_
             raise InputError(

@@ -129,3 +129,10 @@ def test_hog_visualization_matches_skimage():
     image = skdata.camera()[:128, :160] / 255.0
     _, ref = hog(image, pixels_per_cell=(8, 8), cells_per_block=(2, 2), visualize=True)
     np.testing.assert_allclose(hog_visualization(image), ref, atol=1e-6)
+
+
+def test_hog_small_images_are_fine_when_image_size_resizes_them(rng):
+    small = [rng.random((16, 16)) for _ in range(3)]
+    ext = HOGExtractor(image_size=(32, 32), cells_per_block=(3, 3)).fit()
+    out = ext.transform(small)
+    assert out.shape == (3, ext.n_features_out_) and np.isfinite(out).all()
