@@ -53,3 +53,44 @@ def report(title, rows, args, *, unit="items/s"):
         with open(args.json, "w") as fh:
             json.dump({"title": title, "machine": machine(), "rows": out}, fh, indent=2)
     return out
+
+
+def report_table(title, columns, rows, args, *, extra=None):
+    """Print ``rows`` (dicts) under ``columns`` (key, header, format); JSON too.
+
+    ``format`` is a format spec such as ``".2%"``; ``""`` marks a text column
+    (left-aligned). A missing value prints as an empty cell. ``extra`` is
+    stored beside the rows in the JSON.
+    """
+    print(f"\n{title}\n{machine()}")
+    cells = [
+        [
+            "" if row.get(key) is None else format(row[key], fmt)
+            for key, _, fmt in columns
+        ]
+        for row in rows
+    ]
+    widths = [
+        max([len(header)] + [len(c[i]) for c in cells])
+        for i, (_, header, _) in enumerate(columns)
+    ]
+    left = [fmt == "" for _, _, fmt in columns]  # text left, numbers right
+
+    def join(values):
+        return "  ".join(
+            v.ljust(w) if lft else v.rjust(w) for v, w, lft in zip(values, widths, left)
+        ).rstrip()
+
+    line = join([h for _, h, _ in columns])
+    print(line)
+    print("-" * len(line))
+    for c in cells:
+        print(join(c))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                {"title": title, "machine": machine(), "rows": rows, **(extra or {})},
+                fh,
+                indent=2,
+                default=str,
+            )
