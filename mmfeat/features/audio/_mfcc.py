@@ -258,7 +258,9 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
         deltas (librosa raises there).
     cmvn : {None, "mean", "meanvar"}, default=None
         Cepstral mean (and variance) normalisation per clip and column,
-        before pooling.
+        before pooling. It makes the pooled mean (and std) constant, so it is
+        refused with those statistics: use it with percentiles, min/max,
+        ``pooling=None`` or :class:`BoAWExtractor`.
     pooling : list of str or None, default=("mean", "std")
         Statistics over time: ``"mean"``, ``"std"``, ``"min"``, ``"max"``,
         percentiles ``"p10"`` (or numbers). ``None`` returns each clip's frame
@@ -428,6 +430,14 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
                 f"fmax={fmax}"
             )
         self._stats, self._qs, self._stat_names = _parse_pooling(self.pooling)
+        constant = {"mean": {"mean"}, "meanvar": {"mean", "std"}}.get(self.cmvn, set())
+        if self._stats is not None and constant & set(self._stat_names):
+            bad = sorted(constant & set(self._stat_names))
+            raise ParameterError(
+                f"cmvn={self.cmvn!r} normalises every clip, so pooling {bad} would "
+                "be constant: pool percentiles, 'min' or 'max' instead, or use "
+                "pooling=None / BoAW"
+            )
         self.hop_length_ = self.hop_length or win_length // 4
         window = get_window(self.window, win_length, fftbins=True).astype(np.float64)
         left = (self.n_fft - win_length) // 2
@@ -597,7 +607,7 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
                 "n_mfcc": 13,
                 "deltas": 2,
                 "cmvn": "meanvar",
-                "pooling": ("mean", "p90", "max"),
+                "pooling": ("p10", "p90", "max"),
                 "lifter": 22,
             },
         ]

@@ -193,3 +193,11 @@ def test_mel_filterbank_matches_librosa():
     ]:
         ref = librosa.filters.mel(**kw, dtype=np.float64)
         np.testing.assert_allclose(mel_filterbank(**kw), ref, rtol=1e-12, atol=1e-15)
+
+
+def test_mfcc_cmvn_with_constant_pooled_statistics_is_refused():
+    with pytest.raises(ParameterError, match=r"pooling \['mean', 'std'\] would be"):
+        MFCCExtractor(cmvn="meanvar", pooling=("mean", "std", "max")).fit()
+    with pytest.raises(ParameterError, match=r"pooling \['mean'\]"):
+        MFCCExtractor(cmvn="mean", pooling=("mean",)).fit()
+    MFCCExtractor(cmvn="mean", pooling=("std", "p90")).fit()  # std still varies
