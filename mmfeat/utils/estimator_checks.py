@@ -395,6 +395,53 @@ def check_extractor_pipeline_grid_search(estimator):
         assert pred.shape == (len(env.items),)
 
 
+def _same_item(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    return a is b or a == b
+
+
+def check_sampler_fit_resample(estimator):
+    """``fit_resample`` keeps every input row first and in order, adds rows."""
+    with _Env(estimator) as env:
+        est = clone(estimator)
+        X_res, y_res = est.fit_resample(env.items, env.y)
+        n = len(env.items)
+        assert len(X_res) == len(y_res) >= n, (
+            f"fit_resample gave {len(X_res)} rows and {len(y_res)} labels for {n}"
+        )
+        for i in range(n):
+            assert _same_item(X_res[i], env.items[i]), f"input row {i} changed"
+        assert np.array_equal(np.asarray(y_res)[:n], np.asarray(env.y))
+        assert not hasattr(est, "transform"), (
+            "a sampler must not have transform (pipelines would call it at "
+            "predict time)"
+        )
+
+
+def check_sampler_random_state(estimator):
+    """Equal ``random_state`` gives equal resampling, also after pickling."""
+    if "random_state" not in estimator.get_params():
+        return
+    with _Env(estimator) as env:
+        a = clone(estimator).set_params(random_state=0)
+        b = pickle.loads(pickle.dumps(clone(a)))
+        Xa, ya = a.fit_resample(env.items, env.y)
+        Xb, yb = b.fit_resample(env.items, env.y)
+        assert np.array_equal(np.asarray(ya), np.asarray(yb))
+        for i, (u, v) in enumerate(zip(Xa, Xb)):
+            assert _same_item(u, v), f"row {i} differs with the same random_state"
+
+
+_SAMPLER_CHECKS = [
+    check_extractor_init_stores_params,
+    check_extractor_clone,
+    check_extractor_get_set_params,
+    check_extractor_fit_returns_self,
+    check_sampler_fit_resample,
+    check_sampler_random_state,
+]
+
 _CHECKS = [
     check_extractor_init_stores_params,
     check_extractor_clone,
@@ -422,8 +469,15 @@ def estimator_test_instances(cls):
 
 
 def yield_mmfeat_checks(estimator):
-    """Yield every mmfeat check that applies to ``estimator``."""
-    yield from _CHECKS
+    """Yield every mmfeat check that applies to ``estimator``.
+
+    Samplers (estimators with ``fit_resample`` and no ``transform``, such as
+    the augmenters) get the sampler checks instead of the extractor ones.
+    """
+    if hasattr(estimator, "fit_resample"):
+        yield from _SAMPLER_CHECKS
+    else:
+        yield from _CHECKS
 
 
 def check_mmfeat_estimator(estimator):

@@ -1,0 +1,21 @@
+"""Fusion of modalities: feature level and model level.
+
+Feature level, ``F = a·F1 ⊕ b·F2 ⊕ …``: :class:`MultimodalFuser` (and
+:func:`make_fuser`, :func:`fusion_weight_grid`). Model level,
+``Y = w1·Y1 + w2·Y2 + …``: :class:`LateFusionClassifier` (a weighted sum of
+per-modality probabilities, weights given or learned out-of-fold) and
+:class:`ModalityStackingClassifier` (a meta-model on them), one model per
+modality, scoring rows that miss a modality from the ones they have.
+"""
+
+from mmfeat.fusion._fuser import MultimodalFuser, fusion_weight_grid, make_fuser
+from mmfeat.fusion._late import LateFusionClassifier
+from mmfeat.fusion._stacking import ModalityStackingClassifier
+
+__all__ = [
+    "LateFusionClassifier",
+    "ModalityStackingClassifier",
+    "MultimodalFuser",
+    "fusion_weight_grid",
+    "make_fuser",
+]

@@ -1,0 +1,285 @@
+"""Common ground of the model-level fusion classifiers."""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from mmfeat.exceptions import ParameterError
+from mmfeat.fusion._modality import (
+    all_missing_rows,
+    fit_modalities,
+    n_rows,
+    predict_modalities,
+    raise_all_missing,
+    validate_modalities,
+)
+
+__all__ = []
+
+
+class BaseModalityEnsemble(ClassifierMixin, _BaseComposition):
+    """Fit one classifier per modality; subclasses combine their probabilities."""
+
+    _required_parameters = ["estimators"]
+
+    # parameters of nested estimators: model.set_params(image__svc__C=10)
+    @property
+    def _estimators(self):
+        try:
+            return [(name, est) for name, est, _ in self.estimators]
+        except (TypeError, ValueError):  # invalid; fit says why
+            return self.estimators
+
+    @_estimators.setter
+    def _estimators(self, value):
+        try:
+            self.estimators = [
+                (name, est, cols)
+                for ((name, est), (_, _, cols)) in zip(value, self.estimators)
+            ]
+        except (TypeError, ValueError):
+            self.estimators = value
+
+    def get_params(self, deep=True):
+        """Get parameters, including those of the modality estimators."""
+        return self._get_params("_estimators", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters, including ``<modality>__<param>`` ones."""
+        self._set_params("_estimators", **params)
+        return self
+
+    @property
+    def named_estimators_(self):
+        """The fitted modality models by name."""
+        check_is_fitted(self, "estimators_")
+        return dict(zip(self.modality_names_, self.estimators_))
+
+    def _prefit(self):
+        return isinstance(self.cv, str) and self.cv == "prefit"
+
+    def _check_common(self):
+        names = validate_modalities(self.estimators)
+        if self.all_missing not in ("raise", "prior"):
+            raise ParameterError(
+                f"all_missing must be 'raise' or 'prior'; got {self.all_missing!r}"
+            )
+        if isinstance(self.cv, str) and not self._prefit():
+            raise ParameterError(
+                f"cv must be an int, a splitter or 'prefit'; got {self.cv!r}"
+            )
+        if not (
+            self.cv is None
+            or self._prefit()
+            or (isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool))
+            or hasattr(self.cv, "split")
+            or hasattr(self.cv, "__iter__")
+        ):
+            raise ParameterError(
+                f"cv must be an int, a splitter, an iterable of splits or "
+                f"'prefit'; got {self.cv!r}"
+            )
+        return names
+
+    def _check_table(self, X, *, reset):
+        """Check that ``X`` is a 2-D table; record or compare its width."""
+        name = type(self).__name__
+        if sp.issparse(X):
+            X = X.tocsr()
+        elif not isinstance(X, pd.DataFrame):
+            X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+            if X.ndim != 2:
+                raise ValueError(
+                    f"Expected a 2D table (a DataFrame with one column per "
+                    f"modality item, or a 2D array), got {X.ndim}D data instead. "
+                    "Reshape your data either using array.reshape(-1, 1) if it "
+                    "has a single feature or array.reshape(1, -1) if it contains "
+                    "a single sample."
+                )
+            if np.iscomplexobj(X):
+                raise ValueError("Complex data not supported")
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                f"of 1 is required by {name}."
+            )
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                f"of 1 is required by {name}."
+            )
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            if isinstance(X, pd.DataFrame):
+                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {name} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            if hasattr(self, "feature_names_in_") and isinstance(X, pd.DataFrame):
+                missing = set(self.feature_names_in_) - set(X.columns)
+                if missing:
+                    raise ValueError(
+                        f"X lacks the columns {sorted(map(str, missing))} that "
+                        f"{name} was fitted with"
+                    )
+        return X
+
+    def _check_y(self, y):
+        name = type(self).__name__
+        if y is None:
+            raise ValueError(
+                f"{name} requires y to be passed, but the target y is None"
+            )
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. "
+                "Please change the shape of y to (n_samples,), for example "
+                "using ravel().",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}")
+        if y.dtype.kind in "fc" and not np.isfinite(y).all():
+            raise ValueError("Input y contains NaN or infinity.")
+        check_classification_targets(y)
+        return y
+
+    def _fit_base(self, X, y, sample_weight, oof_cv):
+        """Fit the modality models; return out-of-fold probabilities."""
+        names = self._check_common()
+        X = self._check_table(X, reset=True)
+        y = self._check_y(y)
+        if n_rows(X) != len(y):
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: "
+                f"X has {n_rows(X)} rows, y has {len(y)}"
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, np.zeros((len(y), 1)))
+            if not (sample_weight > 0).any():
+                raise ValueError(
+                    "Sample weights must contain at least one non-zero number."
+                )
+        encoder = LabelEncoder().fit(y)
+        weighted = y if sample_weight is None else y[sample_weight > 0]
+        if len(np.unique(weighted)) < 2 or len(encoder.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
+                "data (with a positive sample weight), but the data contains "
+                f"only one class: {np.unique(weighted)[0]!r}"
+            )
+        self.classes_ = encoder.classes_
+        y_enc = encoder.transform(y)
+        self.modality_names_ = names
+        counts = np.bincount(y_enc, weights=sample_weight, minlength=len(self.classes_))
+        self.class_prior_ = counts / counts.sum()
+        classes = np.arange(len(self.classes_))
+        if self._prefit():
+            self.estimators_ = [est for _, est, _ in self.estimators]
+            for name, est in zip(names, self.estimators_):
+                check_is_fitted(est)
+                unknown = set(np.asarray(est.classes_).tolist()) - set(
+                    self.classes_.tolist()
+                )
+                if unknown:
+                    raise ParameterError(
+                        f"prefit modality {name!r} knows classes {sorted(unknown)} "
+                        "that are not in y"
+                    )
+            self.n_training_rows_ = None
+            return self._predict_encoded(X), y_enc, sample_weight
+        fitted, n_used, oof = fit_modalities(
+            self.estimators,
+            X,
+            y_enc,
+            classes,
+            sample_weight=sample_weight,
+            cv=oof_cv,
+            calibration_cv=3,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
+        # the modality models predict encoded labels; keep them that way
+        self.estimators_ = fitted
+        self.n_training_rows_ = dict(zip(names, n_used))
+        return oof, y_enc, sample_weight
+
+    def _predict_encoded(self, X):
+        """Per-modality probabilities with columns in ``classes_`` order."""
+        # fitted here: models predict encoded labels; prefit: the user's labels
+        X = self._check_table(X, reset=False)
+        classes = self.classes_ if self._prefit() else np.arange(len(self.classes_))
+        return predict_modalities(
+            self.estimators_, self.estimators, X, classes, n_jobs=self.n_jobs
+        )
+
+    def modality_proba(self, X):
+        """Each modality's class probabilities on ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The table, with every modality's columns.
+
+        Returns
+        -------
+        probas : dict of str to ndarray of shape (n_samples, n_classes)
+            By modality name; rows where the modality is missing are NaN.
+        """
+        check_is_fitted(self, "estimators_")
+        probas = self._predict_encoded(X)
+        return dict(zip(self.modality_names_, probas))
+
+    def _handle_all_missing(self, probas, proba_out):
+        empty = all_missing_rows(probas)
+        if empty.any():
+            if self.all_missing == "raise":
+                raise_all_missing(np.flatnonzero(empty), self.modality_names_)
+            proba_out[empty] = self.class_prior_
+        return proba_out
+
+    def predict(self, X):
+        """Predicted class of each row.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The table, with every modality's columns.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "estimators_")
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        try:  # sparse input works when every modality model takes it
+            tags.input_tags.sparse = all(
+                get_tags(est).input_tags.sparse for _, est, _ in self.estimators
+            )
+        except (TypeError, ValueError):
+            tags.input_tags.sparse = False
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags

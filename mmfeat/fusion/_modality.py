@@ -1,0 +1,357 @@
+"""One model per modality: fitting, scoring and out-of-fold probabilities.
+
+Shared by the late-fusion and stacking classifiers. A modality is a
+``(name, estimator, columns)`` triple; its estimator sees only its columns.
+A row is *missing* for a modality when every one of its items is missing
+(``None``/NaN) or when the features its pipeline computes contain NaN (what
+mmfeat's extractors give for missing or unreadable items). Missing rows are
+left out when a modality is fitted and get NaN probabilities when it is
+scored, so the fusion can score them from the modalities they have.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import clone, is_classifier
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import has_fit_parameter
+
+from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._items import is_missing
+
+__all__ = []
+
+
+def validate_modalities(estimators, param="estimators"):
+    """Check ``(name, estimator, columns)`` triples; return the names."""
+    if not isinstance(estimators, (list, tuple)) or not estimators:
+        raise ParameterError(
+            f"{param} must be a non-empty list of (name, estimator, columns) "
+            f"triples; got {estimators!r}"
+        )
+    names = []
+    for entry in estimators:
+        if not (isinstance(entry, tuple) and len(entry) == 3):
+            raise ParameterError(
+                f"each entry of {param} must be a (name, estimator, columns) "
+                f"triple; got {entry!r}"
+            )
+        name, est, _ = entry
+        if not isinstance(name, str) or not name or "__" in name:
+            raise ParameterError(
+                f"modality names must be non-empty strings without '__'; got {name!r}"
+            )
+        if name in names:
+            raise ParameterError(f"modality name {name!r} is given twice")
+        if not hasattr(est, "fit") or not (
+            hasattr(est, "predict_proba")
+            or hasattr(est, "decision_function")
+            or is_classifier(est)
+        ):
+            raise ParameterError(
+                f"the estimator of modality {name!r} must be a classifier (or a "
+                f"Pipeline ending in one); got {est!r}"
+            )
+        names.append(name)
+    return names
+
+
+def select_columns(X, columns):
+    """The modality's part of ``X`` (a column, or a table of columns)."""
+    if callable(columns):
+        columns = columns(X)
+    try:
+        return _safe_indexing(X, columns, axis=1)
+    except (KeyError, ValueError, IndexError) as exc:
+        have = list(X.columns) if isinstance(X, pd.DataFrame) else None
+        raise InputError(
+            f"cannot select columns {columns!r}: {exc}"
+            + (f"; the table has {have}" if have is not None else ""),
+            source="X",
+        ) from None
+
+
+def n_rows(X):
+    """Number of rows of a table, column, list or array."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def take_rows(X, rows):
+    """Rows ``rows`` (integer positions) of a table, column or array."""
+    if isinstance(X, list):
+        return [X[i] for i in rows]
+    return _safe_indexing(X, rows, axis=0)
+
+
+def absent_items(Xm):
+    """Boolean mask of rows where every item of the modality is missing."""
+    if isinstance(Xm, pd.DataFrame):
+        return Xm.map(is_missing).to_numpy().all(axis=1)
+    if isinstance(Xm, pd.Series):
+        return Xm.map(is_missing).to_numpy(dtype=bool)
+    if sp.issparse(Xm):
+        return np.zeros(Xm.shape[0], dtype=bool)
+    arr = np.asarray(Xm, dtype=object) if not isinstance(Xm, np.ndarray) else Xm
+    if arr.dtype.kind == "f":
+        return np.isnan(arr.reshape(arr.shape[0], -1)).all(axis=1)
+    if arr.dtype == object:
+        if arr.ndim == 1:
+            return np.array([is_missing(v) for v in arr], dtype=bool)
+        flat = arr.reshape(arr.shape[0], -1)
+        return np.array([all(is_missing(v) for v in row) for row in flat], dtype=bool)
+    return np.zeros(arr.shape[0], dtype=bool)
+
+
+def nan_rows(Xt):
+    """Boolean mask of feature rows that contain NaN (missing for the model)."""
+    if sp.issparse(Xt):
+        Xt = Xt.tocsr()
+        out = np.zeros(Xt.shape[0], dtype=bool)
+        if Xt.dtype.kind == "f":
+            bad = np.isnan(Xt.data)
+            if bad.any():
+                rows = np.repeat(np.arange(Xt.shape[0]), np.diff(Xt.indptr))
+                out[rows[bad]] = True
+        return out
+    if isinstance(Xt, (pd.DataFrame, pd.Series)):
+        Xt = Xt.to_numpy()
+    arr = np.asarray(Xt)
+    if arr.dtype.kind in "fc":
+        return np.isnan(arr.reshape(arr.shape[0], -1)).any(axis=1)
+    if arr.dtype == object:
+        flat = arr.reshape(arr.shape[0], -1)
+        return np.array([any(is_missing(v) for v in row) for row in flat], dtype=bool)
+    return np.zeros(arr.shape[0], dtype=bool)
+
+
+def _split(estimator):
+    """(head transformer or None, final estimator) of a modality model."""
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        return estimator[:-1], estimator.steps[-1][1]
+    return None, estimator
+
+
+def _needs_calibration(final):
+    return not hasattr(final, "predict_proba")
+
+
+def fit_modality(estimator, Xm, y, sample_weight=None, calibration_cv=3):
+    """Fit one modality's model on the rows where the modality is present.
+
+    Returns
+    -------
+    fitted : estimator
+        The fitted model: a Pipeline whose last step is the classifier
+        (wrapped in ``CalibratedClassifierCV`` when it has no
+        ``predict_proba``), or the classifier itself.
+    n_used : int
+        Rows the model was fitted on.
+    """
+    estimator = clone(estimator)
+    present = np.flatnonzero(~absent_items(Xm))
+    Xp = take_rows(Xm, present)
+    yp = y[present]
+    sw = None if sample_weight is None else sample_weight[present]
+    head, final = _split(estimator)
+    if head is not None:
+        Xt = head.fit_transform(Xp, yp)
+    else:
+        Xt = Xp
+    ok = ~nan_rows(Xt)
+    if not ok.all():
+        Xt = take_rows(Xt, np.flatnonzero(ok))
+        yp = yp[ok]
+        sw = None if sw is None else sw[ok]
+    if len(yp) == 0:
+        raise InputError(
+            "no training row has this modality (every item is missing or unreadable)",
+            source="modality",
+        )
+    if _needs_calibration(final):
+        classes, counts = np.unique(yp, return_counts=True)
+        cv = max(2, min(calibration_cv, int(counts.min())))
+        final = (
+            CalibratedClassifierCV(final, method="sigmoid", cv=cv, ensemble=False)
+            if counts.min() >= 2 and len(classes) > 1
+            else final
+        )
+    fit_params = {}
+    if sw is not None:
+        target = final.estimator if isinstance(final, CalibratedClassifierCV) else final
+        if has_fit_parameter(target, "sample_weight") or isinstance(
+            final, CalibratedClassifierCV
+        ):
+            fit_params["sample_weight"] = sw
+    final.fit(Xt, yp, **fit_params)
+    if head is not None:
+        fitted = Pipeline(list(head.steps) + [(estimator.steps[-1][0], final)])
+    else:
+        fitted = final
+    return fitted, len(yp)
+
+
+def modality_proba(fitted, Xm, classes):
+    """Class probabilities of one modality, NaN rows where it is missing.
+
+    Parameters
+    ----------
+    fitted : estimator
+        From :func:`fit_modality`.
+    Xm : column or table
+        The modality's part of ``X``.
+    classes : ndarray
+        The fusion's classes; columns of the result follow them.
+
+    Returns
+    -------
+    proba : ndarray of shape (n_samples, n_classes)
+        NaN rows where the modality is missing.
+    """
+    n = n_rows(Xm)
+    out = np.full((n, len(classes)), np.nan)
+    present = np.flatnonzero(~absent_items(Xm))
+    if len(present) == 0:
+        return out
+    Xp = take_rows(Xm, present)
+    head, final = _split(fitted)
+    Xt = head.transform(Xp) if head is not None else Xp
+    ok = ~nan_rows(Xt)
+    rows = present[ok]
+    if len(rows) == 0:
+        return out
+    if not ok.all():
+        Xt = take_rows(Xt, np.flatnonzero(ok))
+    if hasattr(final, "predict_proba"):
+        proba = np.asarray(final.predict_proba(Xt), dtype=np.float64)
+    else:  # a single-class modality model kept uncalibrated
+        pred = final.predict(Xt)
+        proba = (pred[:, None] == final.classes_[None, :]).astype(np.float64)
+    cols = np.searchsorted(classes, final.classes_)
+    block = np.zeros((len(rows), len(classes)))
+    block[:, cols] = proba
+    out[rows] = block
+    return out
+
+
+def resolve_cv(cv, y):
+    """Splits from ``cv`` (int, splitter or iterable), as a list.
+
+    An int asks for stratified folds; when the least populated class has
+    fewer members than that, the number of folds drops to its size (at
+    least 2; a class with a single member then appears in one test fold).
+    """
+    if isinstance(cv, numbers.Integral):
+        if cv < 2:
+            raise ParameterError(f"cv must be >= 2 folds or 'prefit'; got {cv!r}")
+        smallest = int(np.bincount(y).min()) if len(y) else 0
+        cv = StratifiedKFold(n_splits=max(2, min(cv, smallest)))
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="The least populated class", category=UserWarning
+            )
+            return list(cv.split(np.zeros((len(y), 1)), y))
+    return list(check_cv(cv, y, classifier=True).split(np.zeros((len(y), 1)), y))
+
+
+def _fold_job(estimator, Xm, y, sample_weight, train, test, classes, calibration_cv):
+    fitted, _ = fit_modality(
+        estimator,
+        take_rows(Xm, train),
+        y[train],
+        None if sample_weight is None else sample_weight[train],
+        calibration_cv,
+    )
+    return test, modality_proba(fitted, take_rows(Xm, test), classes)
+
+
+def _full_job(estimator, Xm, y, sample_weight, calibration_cv):
+    return fit_modality(estimator, Xm, y, sample_weight, calibration_cv)
+
+
+def fit_modalities(
+    modalities,
+    X,
+    y,
+    classes,
+    *,
+    sample_weight=None,
+    cv=None,
+    calibration_cv=3,
+    n_jobs=None,
+    verbose=0,
+):
+    """Fit every modality on all rows and, with ``cv``, get out-of-fold proba.
+
+    Returns
+    -------
+    fitted : list of estimators
+        One per modality, fitted on every row where it is present.
+    n_used : list of int
+        Training rows each modality had.
+    oof : list of ndarray or None
+        Out-of-fold probabilities per modality (NaN where missing), or
+        ``None`` when ``cv`` is ``None``.
+    """
+    parts = [select_columns(X, cols) for _, _, cols in modalities]
+    jobs = [
+        delayed(_full_job)(est, Xm, y, sample_weight, calibration_cv)
+        for (_, est, _), Xm in zip(modalities, parts)
+    ]
+    splits = []
+    if cv is not None:
+        # one split for every modality, so their out-of-fold rows line up
+        splits = resolve_cv(cv, y)
+        for (_, est, _), Xm in zip(modalities, parts):
+            for train, test in splits:
+                jobs.append(
+                    delayed(_fold_job)(
+                        est, Xm, y, sample_weight, train, test, classes, calibration_cv
+                    )
+                )
+    results = Parallel(n_jobs=n_jobs, verbose=verbose)(jobs)
+    m = len(modalities)
+    fitted = [r[0] for r in results[:m]]
+    n_used = [r[1] for r in results[:m]]
+    if cv is None:
+        return fitted, n_used, None
+    oof = []
+    k = len(splits)
+    for i in range(m):
+        proba = np.full((len(y), len(classes)), np.nan)
+        for test, block in results[m + i * k : m + (i + 1) * k]:
+            proba[test] = block
+        oof.append(proba)
+    return fitted, n_used, oof
+
+
+def predict_modalities(fitted, modalities, X, classes, *, n_jobs=None):
+    """Probabilities of every fitted modality on ``X`` (NaN where missing)."""
+    parts = [select_columns(X, cols) for _, _, cols in modalities]
+    return Parallel(n_jobs=n_jobs)(
+        delayed(modality_proba)(est, Xm, classes) for est, Xm in zip(fitted, parts)
+    )
+
+
+def all_missing_rows(probas):
+    """Rows where no modality gave probabilities."""
+    return np.all([np.isnan(p[:, 0]) for p in probas], axis=0)
+
+
+def raise_all_missing(rows, names):
+    """Raise the error for rows that miss every modality."""
+    first = rows[:5].tolist()
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    raise InputError(
+        f"every modality ({', '.join(names)}) is missing or unreadable in rows "
+        f"{first}{more}; set all_missing='prior' to score them with the "
+        "training class prior",
+        row=int(rows[0]),
+        source="X",
+    )
