@@ -10,19 +10,21 @@ from sklearn.base import ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import get_tags
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion._modality import (
     all_missing_rows,
+    calibrate_prefit,
     fit_modalities,
     n_rows,
     predict_modalities,
     raise_all_missing,
+    select_columns,
     validate_modalities,
 )
+from mmfeat.utils._sklearn_compat import _BaseComposition
 
 __all__ = []
 
@@ -162,7 +164,7 @@ class BaseModalityEnsemble(ClassifierMixin, _BaseComposition):
         check_classification_targets(y)
         return y
 
-    def _fit_base(self, X, y, sample_weight, oof_cv):
+    def _fit_base(self, X, y, sample_weight, oof_cv, groups=None):
         """Fit the modality models; return out-of-fold probabilities."""
         names = self._check_common()
         X = self._check_table(X, reset=True)
@@ -188,13 +190,19 @@ class BaseModalityEnsemble(ClassifierMixin, _BaseComposition):
             )
         self.classes_ = encoder.classes_
         y_enc = encoder.transform(y)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(y),):
+                raise ValueError(
+                    f"groups must have one entry per row ({len(y)}); got shape "
+                    f"{groups.shape}"
+                )
         self.modality_names_ = names
         counts = np.bincount(y_enc, weights=sample_weight, minlength=len(self.classes_))
         self.class_prior_ = counts / counts.sum()
-        classes = np.arange(len(self.classes_))
         if self._prefit():
-            self.estimators_ = [est for _, est, _ in self.estimators]
-            for name, est in zip(names, self.estimators_):
+            self.estimators_ = []
+            for name, est, cols in self.estimators:
                 check_is_fitted(est)
                 unknown = set(np.asarray(est.classes_).tolist()) - set(
                     self.classes_.tolist()
@@ -204,31 +212,33 @@ class BaseModalityEnsemble(ClassifierMixin, _BaseComposition):
                         f"prefit modality {name!r} knows classes {sorted(unknown)} "
                         "that are not in y"
                     )
+                # no predict_proba: calibrate on this (held-out) data
+                self.estimators_.append(
+                    calibrate_prefit(est, select_columns(X, cols), y)
+                )
             self.n_training_rows_ = None
             return self._predict_encoded(X), y_enc, sample_weight
         fitted, n_used, oof = fit_modalities(
             self.estimators,
             X,
-            y_enc,
-            classes,
+            y,
+            self.classes_,
             sample_weight=sample_weight,
+            groups=groups,
             cv=oof_cv,
             calibration_cv=3,
             n_jobs=self.n_jobs,
             verbose=self.verbose,
         )
-        # the modality models predict encoded labels; keep them that way
         self.estimators_ = fitted
         self.n_training_rows_ = dict(zip(names, n_used))
         return oof, y_enc, sample_weight
 
     def _predict_encoded(self, X):
         """Per-modality probabilities with columns in ``classes_`` order."""
-        # fitted here: models predict encoded labels; prefit: the user's labels
         X = self._check_table(X, reset=False)
-        classes = self.classes_ if self._prefit() else np.arange(len(self.classes_))
         return predict_modalities(
-            self.estimators_, self.estimators, X, classes, n_jobs=self.n_jobs
+            self.estimators_, self.estimators, X, self.classes_, n_jobs=self.n_jobs
         )
 
     def modality_proba(self, X):

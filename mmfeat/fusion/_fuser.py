@@ -11,10 +11,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, normalize
 from sklearn.utils import Bunch
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._sklearn_compat import _BaseComposition
 
 __all__ = ["MultimodalFuser", "make_fuser", "fusion_weight_grid"]
 

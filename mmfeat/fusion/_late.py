@@ -93,7 +93,8 @@ class LateFusionClassifier(BaseModalityEnsemble):
         reads (a column name gives it a 1-D column of items, as mmfeat's
         extractors take). Models without ``predict_proba`` (LinearSVC, SVC
         without ``probability=True``) are calibrated with
-        ``CalibratedClassifierCV(method="sigmoid", cv=3)`` on their features.
+        by a multinomial logistic regression on their out-of-fold decision
+        values (one-vs-one margins for SVC), fitted on their features.
     weights : None, dict of str to float, or "learn", default=None
         ``None``: equal weights. A dict: weight by modality name (left-out
         modalities weigh 1; weights are normalised to sum to 1). ``"learn"``:
@@ -207,7 +208,7 @@ class LateFusionClassifier(BaseModalityEnsemble):
             raise ParameterError("at least one modality weight must be > 0")
         return w / w.sum()
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the modality models (and learn the weights when asked).
 
         Parameters
@@ -219,6 +220,11 @@ class LateFusionClassifier(BaseModalityEnsemble):
         sample_weight : array-like of shape (n_samples,), default=None
             Passed to every modality model that accepts it (and to the
             weight-learning log-loss).
+        groups : array-like of shape (n_samples,), default=None
+            Rows that share a group (the same recording, the same product)
+            stay in one fold of the out-of-fold and calibration splits, so
+            duplicates cannot leak between them. Used with an int ``cv``
+            (stratified group folds) or a group-aware splitter.
 
         Returns
         -------
@@ -233,7 +239,9 @@ class LateFusionClassifier(BaseModalityEnsemble):
             )
         if not learn:
             given = self._given_weights(names)
-        oof, y_enc, sw = self._fit_base(X, y, sample_weight, self.cv if learn else None)
+        oof, y_enc, sw = self._fit_base(
+            X, y, sample_weight, self.cv if learn else None, groups
+        )
         if learn:
             w = learn_weights(oof, y_enc, sw)
             self.oof_proba_ = dict(zip(names, oof))

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.fusion._base import BaseModalityEnsemble
-from mmfeat.fusion._modality import all_missing_rows
+from mmfeat.fusion._modality import all_missing_rows, raise_all_missing, select_columns
 
 __all__ = ["ModalityStackingClassifier"]
 
@@ -137,11 +137,10 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
         if self.passthrough is True:
             used = set()
             for _, _, cols in self.estimators:
-                sel = cols(X) if callable(cols) else cols
-                if isinstance(sel, (str, int)):
-                    used.add(sel)
-                else:
-                    used.update(X.columns[sel] if isinstance(sel, slice) else sel)
+                part = select_columns(X.iloc[:0], cols)
+                used.update(
+                    [part.name] if isinstance(part, pd.Series) else part.columns
+                )
             return [
                 c
                 for c in X.columns
@@ -180,7 +179,7 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
             X[self.passthrough_columns_].to_numpy(dtype=np.float64), nan=0.0
         )
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the modality models and the meta-model.
 
         Parameters
@@ -192,6 +191,11 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
         sample_weight : array-like of shape (n_samples,), default=None
             Passed to every modality model that accepts it, and to the
             meta-model.
+        groups : array-like of shape (n_samples,), default=None
+            Rows that share a group (the same recording, the same product)
+            stay in one fold of the out-of-fold and calibration splits, so
+            duplicates cannot leak between them. Used with an int ``cv``
+            (stratified group folds) or a group-aware splitter.
 
         Returns
         -------
@@ -204,7 +208,7 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
                 "probabilities train the meta-model); got None"
             )
         self.passthrough_columns_ = self._passthrough_columns(X)
-        oof, y_enc, sw = self._fit_base(X, y, sample_weight, self.cv)
+        oof, y_enc, sw = self._fit_base(X, y, sample_weight, self.cv, groups)
         self.oof_proba_ = (
             None if self._prefit() else dict(zip(self.modality_names_, oof))
         )
@@ -254,6 +258,31 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
         out[:, np.asarray(self.final_estimator_.classes_, dtype=int)] = values
         return out
 
+    def predict(self, X):
+        """Predicted class of each row.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The table, with every modality's columns.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "final_estimator_")
+        if hasattr(self.final_estimator_, "predict_proba"):
+            return super().predict(X)
+        probas, Z = self._meta(X)
+        out = self.classes_[np.asarray(self.final_estimator_.predict(Z), dtype=int)]
+        empty = all_missing_rows(probas)
+        if empty.any():
+            if self.all_missing == "raise":
+                raise_all_missing(np.flatnonzero(empty), self.modality_names_)
+            out[empty] = self.classes_[np.argmax(self.class_prior_)]
+        return out
+
+    @available_if(_final_has("predict_proba"))
     def predict_proba(self, X):
         """Meta-model probabilities (the prior for rows missing everything).
 

@@ -7,6 +7,7 @@ through ``sklearn-compat``).
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
     Integral,
@@ -16,9 +17,12 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
+    "_BaseComposition",
+    "_safe_indexing",
     "HasMethods",
     "Integral",
     "Interval",

@@ -282,8 +282,9 @@ class TfidfExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "vocabulary_size_")
         items, texts, present, self.errors_ = self._texts(X)
+        # every text missing: no rows for the vectorizers (they refuse 0 rows)
         blocks = [
-            v.transform(texts)
+            v.transform(texts) if texts else sp.csr_matrix((0, len(v.vocabulary_)))
             for v in (self.word_vectorizer_, self.char_vectorizer_)
             if v is not None
         ]

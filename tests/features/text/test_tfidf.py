@@ -83,3 +83,12 @@ def test_tfidf_parameter_errors():
         TfidfExtractor(word_ngram_range=None).fit(TEXTS)
     with pytest.raises(ParameterError, match="no non-empty text"):
         TfidfExtractor().fit([None, ""])
+
+
+def test_transform_with_every_text_missing_gives_missing_rows():
+    ext = TfidfExtractor().fit(["red shirt", "blue shoe", "red shoe"])
+    out = ext.transform([None, float("nan"), "  "])
+    assert out.shape == (3, ext.vocabulary_size_)
+    assert np.isnan(out.toarray()).all()
+    zero = TfidfExtractor(missing="zero").fit(["red shirt", "blue shoe"])
+    assert zero.transform([None, None]).nnz == 0
