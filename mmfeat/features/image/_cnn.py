@@ -1059,6 +1059,10 @@ class CNNExtractor(BaseImageExtractor):
         normalise = self._normaliser(torch, device)
         layer_module = self._layer_module(module)
         autocast = _autocast_dtype(self.precision, device, torch)
+        # fp16 gradients underflow without loss scaling (bf16 and fp32 do not)
+        scaler = torch.amp.GradScaler(
+            device.type, enabled=autocast == torch.float16 and device.type == "cuda"
+        )
         cuda = device.type == "cuda"
         if cuda:
             images = images.pin_memory()
@@ -1084,8 +1088,9 @@ class CNNExtractor(BaseImageExtractor):
                         )
                         loss = F.cross_entropy(head(emb.float()), yb)
                     optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
+                    scaler.scale(loss).backward()
+                    scaler.step(optimiser)
+                    scaler.update()
                     schedule.step()
                     total += float(loss.detach()) * len(idx)
                     seen += len(idx)
@@ -1400,14 +1405,13 @@ class _GpuDecoder:
                 on_error=ext.on_error,
                 row_offset=start,
             )
+            batch = event = None
             with torch.cuda.stream(stream):
                 images, rows = self._images(values, start, errs)
-                if not images:
-                    yield start, np.asarray(rows, dtype=int), None, "nchw", errs, None
-                    continue
-                batch = torch.stack(images)
-                event = torch.cuda.Event()
-                event.record(stream)
+                if images:
+                    batch = torch.stack(images)
+                    event = torch.cuda.Event()
+                    event.record(stream)
             yield start, np.asarray(rows, dtype=int), batch, "nchw", sorted(errs), event
 
     def _images(self, values, start, errs):
