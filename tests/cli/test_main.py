@@ -27,23 +27,32 @@ def test_main_unknown_command_is_a_usage_error(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def _accuracies(text):
-    return [float(m) for m in re.findall(r"SVC\s+(\d\.\d{4})", text)]
+def _rows(text):
+    """{model name: accuracy} from the demo's tables."""
+    found = re.findall(
+        r"^  (\S.*?\S)\s+(\d\.\d{4})\s+\d\.\d{4}\s+\d\.\d{4}$", text, re.M
+    )
+    return {name: float(acc) for name, acc in found}
 
 
 def test_demo_embedded_prints_real_metrics(capsys):
     assert main(["demo", "--embedded-only"]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "macro F1" in out
-    (acc,) = _accuracies(out)
-    assert acc > 0.95
+    rows = _rows(out)
+    assert set(rows) == {"pixels + SVC", "HOG + SVC", "fused pixels+HOG + SVC"}
+    assert min(rows.values()) > 0.95
+    # two views of the digits fused beat either alone on this split
+    assert rows["fused pixels+HOG + SVC"] >= max(
+        rows["pixels + SVC"], rows["HOG + SVC"]
+    )
 
 
 def test_demo_without_real_data_says_so(tmp_path, capsys):
     assert main(["demo", "--data-home", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Audio-visual digits skipped" in out and str(tmp_path) in out
-    assert len(_accuracies(out)) == 1
+    assert len(_rows(out)) == 3
 
 
 def test_demo_audio_visual_digits_as_a_subprocess(data_home):
@@ -51,10 +60,13 @@ def test_demo_audio_visual_digits_as_a_subprocess(data_home):
         [sys.executable, "-m", "mmfeat", "demo", "--data-home", str(data_home)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         check=True,
     )
-    accs = _accuracies(proc.stdout)
-    assert len(accs) == 4, proc.stdout
-    image, audio, fused = accs[1:]
-    assert image > 0.9 and audio > 0.9 and fused > 0.9
+    rows = _rows(proc.stdout)
+    assert len(rows) == 8, proc.stdout
+    image, audio = rows["image alone (SVC)"], rows["audio alone (SVC)"]
+    assert image > 0.9 and audio > 0.9
+    for fused in ("late fusion (equal weights)", "stacking (logistic meta-model)"):
+        assert rows[fused] > max(image, audio) and rows[fused] >= 0.995, proc.stdout
+    assert rows["early fusion (fuser + SVC)"] > max(image, audio)
