@@ -1032,7 +1032,8 @@ class CNNExtractor(BaseImageExtractor):
         self.errors_ = errors
         labelled = np.asarray([not is_missing(v) for v in y], dtype=bool)
         keep = np.flatnonzero(present & labelled)
-        classes, target = np.unique(np.asarray(y)[keep], return_inverse=True)
+        labels = np.asarray([y[i] for i in keep])  # the labels' own dtype
+        classes, target = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise ParameterError(
                 "fine-tuning needs at least two classes among the readable, labelled "
