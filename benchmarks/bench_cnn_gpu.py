@@ -136,10 +136,17 @@ def run_gpu(args, paths, tv):
             imgs = tv.io.decode_jpeg(
                 datas[i : i + bs], mode=tv.io.ImageReadMode.RGB, device=device
             )
-            batch = torch.stack(imgs).float()
-            torch.nn.functional.interpolate(
-                batch, size=SIZE, mode="bilinear", antialias=True
-            )
+            # the photos come in a few sizes: resize each size group at once
+            groups = {}
+            for img in imgs:
+                groups.setdefault(tuple(img.shape), []).append(img)
+            for same in groups.values():
+                torch.nn.functional.interpolate(
+                    torch.stack(same).float(),
+                    size=SIZE,
+                    mode="bilinear",
+                    antialias=True,
+                )
 
     try:
         t = timed(nvjpeg, repeat=repeat, sync=sync)

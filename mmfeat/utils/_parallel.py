@@ -1,7 +1,11 @@
 """Apply a per-item function over a column, in parallel, with error policy."""
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
@@ -9,7 +13,7 @@ from tqdm.auto import tqdm
 from mmfeat.exceptions import InputError
 from mmfeat.utils._items import is_missing
 
-__all__ = ["ItemError", "map_items"]
+__all__ = ["ItemError", "map_items", "prefetch_batches"]
 
 
 class ItemError(NamedTuple):
@@ -91,9 +95,15 @@ def map_items(
     n_workers = effective_n_jobs(n_jobs)
     if all(isinstance(it, np.ndarray) for _, it in todo):
         n_workers = 1  # decoded arrays: nothing to overlap, threads only cost
+    cv_threads = None
     if n_workers == 1 or len(todo) < 2:
         chunks = (_call_chunk(func, [r]) for r in rows)
     else:
+        if prefer == "threads":
+            # our threads already use every core: OpenCV's own thread pool
+            # inside each decode/resize would only oversubscribe them
+            cv_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
         chunks = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
             delayed(_call_chunk)(func, c) for c in _chunks(rows, n_workers)
         )
@@ -112,4 +122,87 @@ def map_items(
         outputs.close()
         if hasattr(chunks, "close"):
             chunks.close()
+        if cv_threads is not None:
+            cv2.setNumThreads(cv_threads)
     return results, errors
+
+
+def prefetch_batches(
+    make_func, items, batch_size, *, n_jobs=None, on_error="raise", ahead=2
+):
+    """Map over ``items`` batch by batch, decoding ``ahead`` batches in front.
+
+    One thread pool serves the whole column, so the workers never wait at a
+    batch boundary for the slowest item of the batch (as one
+    :func:`map_items` call per batch would), and no pool is started per
+    batch.
+
+    Parameters
+    ----------
+    make_func : callable
+        ``make_func(start, chunk) -> (func, state)``: the per-item function
+        of the batch starting at row ``start`` (it may write into a buffer
+        that ``state`` holds) and that state.
+    items : list
+        The column.
+    batch_size : int
+        Rows per batch.
+    n_jobs : int, default=None
+        Worker threads, joblib semantics.
+    on_error : {"raise", "missing"}, default="raise"
+        As in :func:`map_items`.
+    ahead : int, default=2
+        Batches submitted before the one being yielded is complete.
+
+    Yields
+    ------
+    start, state, values, errors
+        Per batch, in order: ``values`` has one entry per row (``None`` for
+        missing or bad items), ``errors`` the batch's ItemErrors.
+    """
+    n_workers = effective_n_jobs(n_jobs)
+    pool = ThreadPoolExecutor(n_workers) if n_workers > 1 else None
+    starts = iter(range(0, len(items), batch_size))
+    pending = deque()
+
+    def submit(start):
+        chunk = items[start : start + batch_size]
+        func, state = make_func(start, chunk)
+        rows = [(start + k, it) for k, it in enumerate(chunk) if not is_missing(it)]
+        futures = None
+        if pool is not None and rows:
+            futures = [
+                pool.submit(_call_chunk, func, c) for c in _chunks(rows, n_workers)
+            ]
+        return start, len(chunk), func, state, rows, futures
+
+    cv_threads = None
+    if pool is not None:
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)  # see map_items
+    try:
+        for start in islice(starts, max(1, ahead)):
+            pending.append(submit(start))
+        while pending:
+            start, n, func, state, rows, futures = pending.popleft()
+            nxt = next(starts, None)
+            if nxt is not None:
+                pending.append(submit(nxt))
+            if futures is None:
+                outs = _call_chunk(func, rows)
+            else:
+                outs = [out for f in futures for out in f.result()]
+            values, errors = [None] * n, []
+            for (row, _item), (value, err) in zip(rows, outs):
+                if err is None:
+                    values[row - start] = value
+                elif on_error == "raise":
+                    raise InputError(err.reason, row=err.row, source=err.source)
+                else:
+                    errors.append(err)
+            yield start, state, values, errors
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if cv_threads is not None:
+            cv2.setNumThreads(cv_threads)

@@ -42,7 +42,7 @@ from mmfeat.utils._items import (
     item_source,
     read_source_bytes,
 )
-from mmfeat.utils._parallel import ItemError, map_items
+from mmfeat.utils._parallel import ItemError, prefetch_batches
 from mmfeat.utils._sklearn_compat import (
     HasMethods,
     Integral,
@@ -880,31 +880,34 @@ class CNNExtractor(BaseImageExtractor):
                 yield start, np.arange(len(part)), part, []
             return
         h, w = _size_pair(self.image_size)
-        for start in range(0, len(items), bs):
-            chunk = items[start : start + bs]
+        # (slot in its batch, item): each decode writes straight into its slot
+        slots = [
+            None if is_missing(item) else (k % bs, item) for k, item in enumerate(items)
+        ]
+        decoded = all(isinstance(s[1], np.ndarray) for s in slots if s is not None)
+
+        def make_batch(start, chunk):
             shape = (len(chunk), h, w, 3)
             batch = pinned(shape) if pinned is not None else np.empty(shape, np.uint8)
             view = batch.numpy() if pinned is not None else batch
 
-            def read_into(slot, view=view):
+            def read_into(slot):
                 view[slot[0]] = self._read(slot[1])
                 return True
 
-            slots = [
-                None if is_missing(item) else (k, item) for k, item in enumerate(chunk)
-            ]
-            decoded = all(isinstance(s[1], np.ndarray) for s in slots if s is not None)
-            done, errs = map_items(
-                read_into,
-                slots,
-                n_jobs=1 if decoded else self.num_workers,  # arrays: no threads
-                on_error=self.on_error,
-                row_offset=start,
-            )
+            return read_into, (batch, view)
+
+        for start, (batch, view), done, errs in prefetch_batches(
+            make_batch,
+            slots,
+            bs,
+            n_jobs=1 if decoded else self.num_workers,  # arrays: no threads
+            on_error=self.on_error,
+        ):
             rows = np.asarray([k for k, ok in enumerate(done) if ok], dtype=int)
             if len(rows) == 0:
                 batch = None
-            elif len(rows) < len(chunk):
+            elif len(rows) < len(done):
                 batch = view[rows]  # a compact copy (a NumPy array)
             yield start, rows, batch, errs
 
@@ -1398,14 +1401,13 @@ class _GpuDecoder:
         """Yield (start, rows, uint8 (b, 3, H, W) on the GPU, "nchw", errors, event)."""
         torch, ext = self.torch, self.ext
         bs = ext.batch_size
-        for start in range(0, len(items), bs):
-            values, errs = map_items(
-                self._fetch,
-                items[start : start + bs],
-                n_jobs=ext.num_workers,
-                on_error=ext.on_error,
-                row_offset=start,
-            )
+        for start, _, values, errs in prefetch_batches(
+            lambda start, chunk: (self._fetch, None),
+            items,
+            bs,
+            n_jobs=ext.num_workers,
+            on_error=ext.on_error,
+        ):
             batch = event = None
             with torch.cuda.stream(stream):
                 images, rows = self._images(values, start, errs)

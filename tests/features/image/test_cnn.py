@@ -86,7 +86,9 @@ def test_cnn_without_torch_imports_and_explains():
         """
     )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    env = dict(os.environ, PYTHONPATH=root)
+    # keep the caller's path (packages installed beside, e.g. with --target)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path)
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env
     )
@@ -168,7 +170,11 @@ def test_cnn_user_module_backbone_matches_direct_forward(images):
     module = _tiny()
     before = {k: v.clone() for k, v in module.state_dict().items()}
     cnn = CNNExtractor(
-        backbone=module, image_size=(16, 16), mean=(0.5,) * 3, std=(0.25,) * 3
+        backbone=module,
+        image_size=(16, 16),
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        device="cpu",  # the fp32 reference below runs on the CPU
     )
     out = cnn.fit_transform(items)
     assert out.shape == (12, 7) and cnn.layer_ == ""
@@ -236,8 +242,8 @@ def test_cnn_unknown_device(device):
 
 def test_cnn_bf16_features_close_to_fp32(images):
     items, _ = images
-    cnn = CNNExtractor(image_size=(32, 32), random_state=0).fit()
-    fp32 = cnn.transform(items)
+    cnn = CNNExtractor(image_size=(32, 32), random_state=0, device="cpu").fit()
+    fp32 = cnn.set_params(precision="fp32").transform(items)
     bf16 = cnn.set_params(precision="bf16").transform(items)
     assert not np.array_equal(fp32, bf16)
     scale = np.abs(fp32).max()
