@@ -14,6 +14,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.fusion._modality import check_weight_dict
 from mmfeat.utils._sklearn_compat import _BaseComposition
 
 __all__ = ["MultimodalFuser", "make_fuser", "fusion_weight_grid"]
@@ -425,31 +426,7 @@ class MultimodalFuser(TransformerMixin, _BaseComposition):
             raise ParameterError(
                 f"remainder must be 'drop' or 'passthrough'; got {self.remainder!r}"
             )
-        weights = dict.fromkeys(names, 1.0)
-        if self.weights is not None:
-            if not isinstance(self.weights, dict):
-                raise ParameterError(
-                    "weights must be a dict by block name, e.g. "
-                    f"{{{names[0]!r}: 1.0}}; got {self.weights!r}"
-                )
-            unknown = set(self.weights) - set(names)
-            if unknown:
-                raise ParameterError(
-                    f"weights name unknown blocks {sorted(unknown)}; the blocks are "
-                    f"{names}"
-                )
-            for name, w in self.weights.items():
-                if (
-                    not isinstance(w, numbers.Real)
-                    or isinstance(w, bool)
-                    or not math.isfinite(w)
-                    or w < 0
-                ):
-                    raise ParameterError(
-                        f"weight of block {name!r} must be a finite number >= 0; "
-                        f"got {w!r}"
-                    )
-                weights[name] = float(w)
+        weights = check_weight_dict(self.weights, names, ("block", "blocks"))
         norms = _per_block(
             self.block_norm, names, "block_norm", ("l2", "standard", None)
         )

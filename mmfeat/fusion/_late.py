@@ -1,8 +1,5 @@
 """Model-level fusion by a weighted sum of per-modality probabilities."""
 
-import math
-import numbers
-
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import softmax
@@ -10,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion._base import BaseModalityEnsemble
+from mmfeat.fusion._modality import check_weight_dict
 
 __all__ = ["LateFusionClassifier"]
 
@@ -183,27 +181,8 @@ class LateFusionClassifier(BaseModalityEnsemble):
                 "weights must be None, a dict by modality name or 'learn'; got "
                 f"{self.weights!r}"
             )
-        unknown = set(self.weights) - set(names)
-        if unknown:
-            raise ParameterError(
-                f"weights name unknown modalities {sorted(unknown)}; the "
-                f"modalities are {names}"
-            )
-        w = []
-        for name in names:
-            v = self.weights.get(name, 1.0)
-            if (
-                not isinstance(v, numbers.Real)
-                or isinstance(v, bool)
-                or not math.isfinite(v)
-                or v < 0
-            ):
-                raise ParameterError(
-                    f"weight of modality {name!r} must be a finite number >= 0; "
-                    f"got {v!r}"
-                )
-            w.append(float(v))
-        w = np.asarray(w)
+        given = check_weight_dict(self.weights, names, ("modality", "modalities"))
+        w = np.asarray([given[n] for n in names])
         if w.sum() == 0:
             raise ParameterError("at least one modality weight must be > 0")
         return w / w.sum()

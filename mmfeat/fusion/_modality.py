@@ -9,6 +9,7 @@ left out when a modality is fitted and get NaN probabilities when it is
 scored, so the fusion can score them from the modalities they have.
 """
 
+import math
 import numbers
 import warnings
 
@@ -66,6 +67,41 @@ def validate_modalities(estimators, param="estimators"):
             )
         names.append(name)
     return names
+
+
+def check_weight_dict(weights, names, kind):
+    """Weights by name as floats >= 0, 1 for the names left out.
+
+    ``kind`` is ``(singular, plural)`` for messages, e.g. ``("block",
+    "blocks")``; anything but a dict of finite numbers >= 0 over known names
+    raises :class:`ParameterError`.
+    """
+    one, many = kind
+    out = dict.fromkeys(names, 1.0)
+    if weights is None:
+        return out
+    if not isinstance(weights, dict):
+        raise ParameterError(
+            f"weights must be a dict by {one} name, e.g. {{{names[0]!r}: 1.0}}; "
+            f"got {weights!r}"
+        )
+    unknown = set(weights) - set(names)
+    if unknown:
+        raise ParameterError(
+            f"weights name unknown {many} {sorted(unknown)}; the {many} are {names}"
+        )
+    for name, w in weights.items():
+        if (
+            not isinstance(w, numbers.Real)
+            or isinstance(w, bool)
+            or not math.isfinite(w)
+            or w < 0
+        ):
+            raise ParameterError(
+                f"weight of {one} {name!r} must be a finite number >= 0; got {w!r}"
+            )
+        out[name] = float(w)
+    return out
 
 
 def select_columns(X, columns):
