@@ -3,10 +3,20 @@
 Every error mmfeat raises on purpose derives from :class:`MmfeatError`, so a
 caller can catch them all at once. Parameter problems are also ``ValueError``
 (as scikit-learn's ``InvalidParameterError`` is), and bad input items raise
-:class:`InputError`, which says which row, which source and why.
+:class:`InputError`, which says which row, which source and why. A model file
+that :func:`mmfeat.load` will not open without being told to raises
+:class:`UntrustedModelError`; one saved with other package versions warns with
+:class:`ModelVersionWarning`.
 """
 
-__all__ = ["MmfeatError", "ParameterError", "InputError", "DataNotFoundError"]
+__all__ = [
+    "MmfeatError",
+    "ParameterError",
+    "InputError",
+    "DataNotFoundError",
+    "UntrustedModelError",
+    "ModelVersionWarning",
+]
 
 
 class MmfeatError(Exception):
@@ -77,3 +87,22 @@ def _rebuild_input_error(cls, reason, row, source):
 
 class DataNotFoundError(MmfeatError, FileNotFoundError):
     """A dataset is not in the data home (and could not be fetched)."""
+
+
+class UntrustedModelError(MmfeatError, ValueError):
+    """A model file would run code that mmfeat does not trust by default.
+
+    Raised by :func:`mmfeat.load` before anything from the file is imported or
+    run: for a skops file holding types outside mmfeat's default trust (the
+    message lists them all and says how to trust them), and for a pickle or
+    joblib file unless ``allow_pickle=True``.
+    """
+
+
+class ModelVersionWarning(UserWarning):
+    """A model was saved with other versions of mmfeat, scikit-learn or numpy.
+
+    Issued by :func:`mmfeat.load` when the ``major.minor`` version of mmfeat or
+    scikit-learn, or the major version of numpy, recorded in the file differs
+    from the running one. The message names each package with both versions.
+    """
