@@ -174,16 +174,6 @@ def _outputs(model, X, methods):
     return out
 
 
-_AUGMENTER_XFAIL = pytest.mark.xfail(
-    raises=ParameterError,
-    strict=True,
-    reason=(
-        "ImageAugmenter keeps augment_params_ as a pandas DataFrame, which skops "
-        "cannot store; store it as a dict of numpy arrays to make it savable"
-    ),
-)
-
-
 @pytest.mark.parametrize(
     "build",
     [
@@ -195,7 +185,7 @@ _AUGMENTER_XFAIL = pytest.mark.xfail(
         _tfidf,
         _mfcc,
         _imblearn_sampler,
-        pytest.param(_imblearn_augmenter, marks=_AUGMENTER_XFAIL),
+        _imblearn_augmenter,
     ],
 )
 def test_round_trip_gives_identical_outputs_without_trusted(build, tmp_path):

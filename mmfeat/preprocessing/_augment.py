@@ -76,9 +76,11 @@ _SHARED_DOC = {
         Set by ``fit_resample``: the row of ``X`` (0-based position) each
         output row comes from. The first ``n_samples`` entries are
         ``0, 1, ..., n_samples - 1`` (the originals).
-    augment_params_ : pandas DataFrame of shape (n_new_rows, n_params)
+    augment_params_ : dict of str to ndarray of shape (n_new_rows,)
         Set by ``fit_resample``: the random parameters drawn for each new
-        row, in order (its source row in column ``row``). Copies of missing
+        row, in order (its source row under ``"row"``);
+        ``pandas.DataFrame(augment_params_)`` shows them as a table. Plain
+        arrays, so a fitted pipeline saves with :func:`mmfeat.save`. Copies of missing
         items have their parameters drawn too, and unused.
     n_features_in_ : int
         Number of columns of ``X`` (1 for a column of items).""",
@@ -322,7 +324,9 @@ class _BaseAugmenter(BaseEstimator):
             copies[j] = self._augment(data, item, {k: v[j] for k, v in params.items()})
 
         self.sample_indices_ = np.concatenate([np.arange(n, dtype=np.intp), src])
-        self.augment_params_ = pd.DataFrame({"row": src, **params})
+        self.augment_params_ = {
+            "row": np.asarray(src), **{k: np.asarray(v) for k, v in params.items()}
+        }
         X_res = self._assemble(X, items, name, src, copies)
         return X_res, self._assemble_y(y, y_arr, src)
 
