@@ -8,6 +8,7 @@ any width come out as float32 in [-1, 1].
 import io
 import math
 import os
+import re
 
 import numpy as np
 import soundfile as sf
@@ -51,8 +52,11 @@ def _decode(buf, *, source):
             sr = f.samplerate
             data = f.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        # libsndfile names the in-memory buffer ("<_io.BytesIO object at
+        # 0x...>"): drop it, so a report does not change from run to run
+        detail = re.sub(r"Error opening <[^>]*>: ", "", str(exc))
         raise InputError(
-            f"cannot decode audio: {exc} (supported: WAV, FLAC, OGG and the other "
+            f"cannot decode audio: {detail} (supported: WAV, FLAC, OGG and the other "
             "formats of libsndfile)",
             source=source,
         ) from None

@@ -5,8 +5,10 @@ Series or a one-column DataFrame). An item is a path, raw bytes, an ndarray,
 a string, or a missing value (``None``/NaN/``pd.NA``).
 """
 
+import errno
 import math
 import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -126,10 +128,24 @@ def read_source_bytes(item, *, kind="file"):
             raise InputError("empty bytes (0 bytes)", source="bytes")
         return data
     path = os.fspath(item)
-    if not os.path.exists(path):
-        raise InputError(f"{kind} not found", source=path)
-    if os.path.isdir(path):
-        raise InputError(f"is a directory, not a {kind}", source=path)
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        if isinstance(exc, OSError) and os.path.lexists(path):
+            raise InputError(
+                f"{kind} is a broken or looping symbolic link", source=path
+            ) from None
+        if isinstance(exc, OSError) and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise InputError(
+                f"cannot read: {exc.strerror or exc}", source=path
+            ) from None
+        raise InputError(f"{kind} not found", source=path) from None
+    if stat.S_ISDIR(mode):
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise InputError(f"is a directory, not {article} {kind}", source=path)
+    if not stat.S_ISREG(mode):
+        # a FIFO would block forever and /dev/zero never ends
+        raise InputError("not a regular file (a pipe, socket or device)", source=path)
     try:
         with open(path, "rb") as fh:
             data = fh.read()

@@ -239,9 +239,9 @@ def make_corpus(root, *, good_images, good_titles, good_audio=None):
     )
     for name, target in (("loop_a.jpg", "loop_b.jpg"), ("loop_b.jpg", "loop_a.jpg")):
         _symlink(target, img_dir / name)
-    case("image_symlink_loop", "img/loop_a.jpg", bad={"image": "not found"})
+    case("image_symlink_loop", "img/loop_a.jpg", bad={"image": "symbolic link"})
     _symlink("gone.jpg", img_dir / "dangling.jpg")
-    case("image_symlink_dangling", "img/dangling.jpg", bad={"image": "not found"})
+    case("image_symlink_dangling", "img/dangling.jpg", bad={"image": "symbolic link"})
     case("image_number_cell", "12345", bad={"image": "not found"})
     case("image_whitespace_cell", "   ", bad={"image": "not found"})
     case(

@@ -1,4 +1,5 @@
 import io
+import os
 import struct
 import zlib
 
@@ -278,3 +279,20 @@ def test_input_error_pickles_with_row_and_source():
 def test_read_image_accepts_bytes_io_content(photo):
     buf = io.BytesIO(_png_bytes(photo)).getvalue()
     assert read_image(memoryview(buf)).shape == (30, 40)
+
+
+def test_read_image_refuses_pipes_devices_and_symlink_loops(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # reading it would block forever
+    with pytest.raises(InputError, match="not a regular file"):
+        read_image(fifo)
+    if os.path.exists("/dev/zero"):  # reading it would never end
+        with pytest.raises(InputError, match="not a regular file"):
+            read_image("/dev/zero")
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    os.symlink(b, a)
+    os.symlink(a, b)
+    with pytest.raises(InputError, match="looping symbolic link"):
+        read_image(a)
+    with pytest.raises(InputError, match="is a directory, not an image file"):
+        read_image(tmp_path)
