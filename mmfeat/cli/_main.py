@@ -4,6 +4,7 @@ import argparse
 import sys
 
 import mmfeat
+from mmfeat.cli._batch import add_batch_commands, run_batch_command
 
 __all__ = ["build_parser", "main"]
 
@@ -47,6 +48,7 @@ def build_parser():
         help="run only the embedded-data part, even when real data is present",
     )
     demo.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    add_batch_commands(sub)
     return parser
 
 
@@ -78,5 +80,7 @@ def main(argv=None):
             random_state=args.random_state,
             out=sys.stdout,
         )
+    if args.command in ("fit", "score", "extract", "info"):
+        return run_batch_command(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2

@@ -114,6 +114,9 @@ class _Block(TransformerMixin, BaseEstimator):
                 source=self.name,
             )
         missing = self._missing_rows(X)
+        # which rows this block imputed in the last transform (read by
+        # mmfeat.scoring to find records with no usable modality)
+        self.missing_rows_ = missing
         return self._finish(self._fill(X, missing), missing)
 
     @staticmethod

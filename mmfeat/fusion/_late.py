@@ -244,6 +244,10 @@ class LateFusionClassifier(BaseModalityEnsemble):
             Columns follow ``classes_``. No NaN: rows missing some modalities
             are scored from the rest.
         """
+        return self._proba_and_modalities(X)[0]
+
+    def _proba_and_modalities(self, X):
+        """Fused probabilities and each modality's (NaN rows where missing)."""
         check_is_fitted(self, "weights_")
         probas = self._predict_encoded(X)
         w = [self.weights_[n] for n in self.modality_names_]
@@ -255,7 +259,7 @@ class LateFusionClassifier(BaseModalityEnsemble):
         if zero.any():
             eq, _ = _fused([p[zero] for p in probas], np.ones(len(probas)))
             out[zero] = eq
-        return self._handle_all_missing(probas, out)
+        return self._handle_all_missing(probas, out), probas
 
     def _xfail_checks(self):
         """scikit-learn checks that cannot pass, with the reason."""

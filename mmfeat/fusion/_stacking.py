@@ -296,9 +296,13 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
+        return self._proba_and_modalities(X)[0]
+
+    def _proba_and_modalities(self, X):
+        """Fused probabilities and each modality's (NaN rows where missing)."""
         probas, Z = self._meta(X)
         out = self._columns(self.final_estimator_.predict_proba(Z))
-        return self._handle_all_missing(probas, out)
+        return self._handle_all_missing(probas, out), probas
 
     @available_if(_final_has("decision_function"))
     def decision_function(self, X):

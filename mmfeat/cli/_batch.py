@@ -1,0 +1,591 @@
+"""``mmfeat fit``, ``score``, ``extract`` and ``info``: the batch workflow."""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from mmfeat.exceptions import InputError, ParameterError
+
+__all__ = ["add_batch_commands", "run_batch_command"]
+
+_KINDS = ("image", "text", "audio")
+
+
+def add_batch_commands(sub):
+    """Add the fit / score / extract / info sub-commands to ``sub``."""
+    fit = sub.add_parser(
+        "fit",
+        help="fit a multimodal model on a records file and save it",
+        description=(
+            "Fit a model on a CSV or Parquet table with one column per modality "
+            "(image and audio paths, relative to the table's folder or absolute; "
+            "text) and a label column. Prints the fusion report on a held-out "
+            "split, refits on every row, and saves the model with mmfeat.save."
+        ),
+    )
+    fit.add_argument("--data", required=True, help="records, .csv or .parquet")
+    fit.add_argument("--image-col", help="column of image paths")
+    fit.add_argument("--text-col", help="column of text")
+    fit.add_argument("--audio-col", help="column of audio paths")
+    fit.add_argument("--label-col", required=True, help="column of class labels")
+    fit.add_argument(
+        "--fusion",
+        choices=["early", "late", "stacking"],
+        default="late",
+        help="feature-level (early), weighted late fusion, or stacking (default: late)",
+    )
+    fit.add_argument(
+        "--classifier",
+        choices=["logistic", "linear-svm", "random-forest"],
+        default="logistic",
+        help="classifier per modality (default: logistic)",
+    )
+    fit.add_argument(
+        "--image-features",
+        default="hog,color",
+        help="comma-separated image descriptors among hog, color, bovw "
+        "(default: hog,color)",
+    )
+    fit.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="held-out share for the report (default 0.2; 0 skips)",
+    )
+    fit.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="keep the model fitted on the training split only",
+    )
+    fit.add_argument(
+        "--root",
+        help="folder relative paths are relative to "
+        "(default: the records file's folder)",
+    )
+    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument(
+        "--n-jobs", type=int, default=None, help="parallel modality fits (default 1)"
+    )
+    fit.add_argument("-o", "--output", required=True, help="model file (.skops)")
+
+    score = sub.add_parser(
+        "score",
+        help="score a records file with a saved model",
+        description=(
+            "Stream a CSV or Parquet table through a saved model in chunks and "
+            "write one prediction per record, in input order, with per-class "
+            "probabilities; bad records are scored from the modalities they "
+            "still have and listed in the error report."
+        ),
+    )
+    _model_args(score)
+    score.add_argument(
+        "-o", "--output", required=True, help="predictions, .parquet or .csv"
+    )
+    score.add_argument(
+        "--errors",
+        help="error report, .csv or .parquet (default: <output stem>.errors.csv)",
+    )
+    score.add_argument(
+        "--chunk-size", type=int, default=1000, help="records per chunk (default 1000)"
+    )
+    score.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="worker processes (default 1; -1 all cores; with "
+        "--scheduler, every worker of the cluster)",
+    )
+    score.add_argument(
+        "--on-error",
+        choices=["missing", "raise"],
+        default="missing",
+        help="score a bad record from its other modalities and "
+        "report it (missing, default), or stop (raise)",
+    )
+    score.add_argument(
+        "--id-col",
+        help="column written next to each prediction (default: the row number)",
+    )
+    score.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run into the same output",
+    )
+    score.add_argument(
+        "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786"
+    )
+    score.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with rows/s on stderr (default: when stderr is a terminal)",
+    )
+
+    extract = sub.add_parser(
+        "extract",
+        help="write a saved model's features of a records file to Parquet",
+        description=(
+            "Write the features one modality of a saved model computes (or the "
+            "fuser's fused features) for every record, one row per record."
+        ),
+    )
+    _model_args(extract)
+    extract.add_argument(
+        "--modality",
+        help="modality (or fuser block) name; "
+        "default: the whole fuser of an early-fusion model",
+    )
+    extract.add_argument("-o", "--output", required=True, help="features, .parquet")
+    extract.add_argument(
+        "--errors", help="error report (default: <output stem>.errors.csv)"
+    )
+    extract.add_argument("--chunk-size", type=int, default=1000)
+    extract.add_argument("--on-error", choices=["missing", "raise"], default="missing")
+    extract.add_argument("--id-col", help="column written next to the features")
+
+    info = sub.add_parser(
+        "info",
+        help="describe a saved model",
+        description="Print a saved model's modalities, "
+        "classes, parameters and the versions it was saved "
+        "with.",
+    )
+    info.add_argument("model", help="model file (.skops)")
+    info.add_argument(
+        "--trusted",
+        nargs="*",
+        default=None,
+        metavar="TYPE",
+        help="extra types to trust when loading",
+    )
+
+
+def _model_args(parser):
+    parser.add_argument(
+        "model", help="model file (.skops), from mmfeat fit or mmfeat.save"
+    )
+    parser.add_argument("records", help="records, .csv or .parquet")
+    parser.add_argument(
+        "--root",
+        help="folder relative paths are relative to "
+        "(default: the records file's folder)",
+    )
+    parser.add_argument(
+        "--trusted",
+        nargs="*",
+        default=None,
+        metavar="TYPE",
+        help="extra types to trust when loading the model",
+    )
+
+
+def run_batch_command(args, out=None, err=None):
+    """Run one batch sub-command; return the exit status."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    try:
+        return {"fit": _fit, "score": _score, "extract": _extract, "info": _info}[
+            args.command
+        ](args, out, err)
+    except (ParameterError, InputError, FileNotFoundError) as exc:
+        print(f"mmfeat {args.command}: error: {exc}", file=err)
+        return 2
+    except Exception as exc:
+        from mmfeat.exceptions import MmfeatError
+
+        if isinstance(exc, MmfeatError):
+            print(f"mmfeat {args.command}: error: {exc}", file=err)
+            return 2
+        raise
+
+
+def _load(args):
+    from mmfeat import load
+
+    return load(args.model, trusted=args.trusted)
+
+
+# -- fit ---------------------------------------------------------------------
+def _fit(args, out, err):
+    from sklearn.model_selection import train_test_split
+
+    from mmfeat import save
+    from mmfeat.evaluation import fusion_report
+    from mmfeat.scoring import make_default_model, read_records
+
+    columns = {
+        k: getattr(args, f"{k}_col") for k in _KINDS if getattr(args, f"{k}_col")
+    }
+    if not columns:
+        raise ParameterError(
+            "give at least one of --image-col, --text-col, --audio-col"
+        )
+    feats = [f.strip() for f in args.image_features.split(",") if f.strip()]
+    model = make_default_model(
+        columns,
+        fusion=args.fusion,
+        classifier=args.classifier,
+        image_features=feats,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+    )
+    t0 = time.perf_counter()
+    data = args.data
+    frame = read_records(data, text_columns=list(columns.values()))
+    needed = list(columns.values()) + [args.label_col]
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise InputError(
+            f"no column(s) {absent} in the records (columns: "
+            f"{list(frame.columns)[:12]})",
+            source=data,
+        )
+    if len(frame) == 0:
+        raise InputError("the records file has no rows", source=data)
+    labels = frame[args.label_col]
+    no_label = labels.isna().to_numpy()
+    if no_label.any():
+        rows = np.flatnonzero(no_label)
+        print(
+            f"left out {len(rows)} record(s) without a label (rows "
+            f"{rows[:10].tolist()}{' ...' if len(rows) > 10 else ''})",
+            file=err,
+        )
+        frame = frame.loc[~no_label].reset_index(drop=True)
+    y = frame[args.label_col].to_numpy()
+    if len(np.unique(y)) < 2:
+        raise InputError(
+            f"the label column {args.label_col!r} needs at least 2 classes; got "
+            f"{np.unique(y).tolist()}",
+            source=data,
+        )
+    root = args.root or os.path.dirname(os.path.abspath(data))
+    X = frame[list(dict.fromkeys(columns.values()))].copy()
+    for kind in ("image", "audio"):
+        col = columns.get(kind)
+        if col is not None:
+            X[col] = [
+                os.path.join(root, v)
+                if isinstance(v, str) and v and not os.path.isabs(v)
+                else v
+                for v in X[col].tolist()
+            ]
+    _, counts = np.unique(y, return_counts=True)
+    print(
+        f"{len(y)} records, {len(counts)} classes, modalities: "
+        + ", ".join(f"{k}={c!r}" for k, c in columns.items())
+        + f"; {args.fusion} fusion, {args.classifier}",
+        file=out,
+    )
+    if args.test_size > 0:
+        stratify = y if counts.min() >= 2 else None
+        if stratify is None:
+            print(
+                "some classes have a single record: the held-out split is "
+                "not stratified",
+                file=err,
+            )
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X,
+            y,
+            test_size=args.test_size,
+            stratify=stratify,
+            random_state=args.random_state,
+        )
+        model.fit(X_tr, y_tr)
+        report = fusion_report(model, X_te, y_te)
+        print(f"\nheld-out report ({len(y_te)} records):", file=out)
+        print(report.to_string(float_format=lambda v: f"{v:.4f}"), file=out)
+        if not args.no_refit:
+            model.fit(X, y)
+    else:
+        model.fit(X, y)
+    path = save(model, args.output)
+    print(
+        f"\nsaved {type(model).__name__} to {path} ({time.perf_counter() - t0:.1f} s)",
+        file=out,
+    )
+    return 0
+
+
+# -- score -------------------------------------------------------------------
+def _score(args, out, err):
+    from mmfeat.scoring import parallel_backend, score_file
+    from mmfeat.scoring._scorer import _file_sha256
+
+    model = _load(args)
+    progress = args.progress if args.progress is not None else err.isatty()
+    kwargs = dict(
+        errors=args.errors,
+        chunk_size=args.chunk_size,
+        on_error=args.on_error,
+        id_column=args.id_col,
+        root=args.root,
+        resume=args.resume,
+        progress=progress,
+        model_id=_file_sha256(args.model),
+    )
+    try:
+        if args.scheduler:
+            with parallel_backend(args.scheduler):
+                summary = score_file(
+                    model, args.records, args.output, n_jobs=args.n_jobs or -1, **kwargs
+                )
+        else:
+            summary = score_file(
+                model, args.records, args.output, n_jobs=args.n_jobs, **kwargs
+            )
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: finished chunks are kept; run the same command "
+            "with --resume to continue",
+            file=err,
+        )
+        return 130
+    resumed = (
+        f", resumed after {summary['resumed_chunks']} chunk(s)"
+        if summary["resumed_chunks"]
+        else ""
+    )
+    print(
+        f"scored {summary['rows']} records in {summary['seconds']:.1f} s "
+        f"({summary['rows_per_s']:.0f} rows/s{resumed}): {summary['scored']} "
+        f"with a prediction, {summary['unscored']} without -> {summary['output']}",
+        file=out,
+    )
+    print(f"{summary['errors']} error entries -> {summary['errors_path']}", file=out)
+    return 0
+
+
+# -- extract -----------------------------------------------------------------
+def _feature_part(model, modality):
+    """The fitted transformer to run, its input columns, its name."""
+    from mmfeat.evaluation._report import _fuser_of, _unwrap
+    from mmfeat.fusion._base import BaseModalityEnsemble
+    from mmfeat.fusion._modality import _split
+
+    model = _unwrap(model)
+    if isinstance(model, BaseModalityEnsemble):
+        names = list(model.modality_names_)
+        if modality is None or modality not in names:
+            raise ParameterError(f"--modality must be one of {names}; got {modality!r}")
+        k = names.index(modality)
+        head, _ = _split(model.estimators_[k])
+        if head is None:
+            raise ParameterError(f"modality {modality!r} has no feature step")
+        return head, model.estimators[k][2], modality
+    fuser = _fuser_of(model)
+    if fuser is None:
+        raise ParameterError(
+            "extract needs a fusion model (late, stacking, or a Pipeline with a "
+            f"MultimodalFuser); got {type(model).__name__}"
+        )
+    if modality is None:
+        cols = [
+            c
+            for _, _, cs in fuser.transformers
+            for c in ([cs] if isinstance(cs, str) else list(cs))
+        ]
+        return fuser, list(dict.fromkeys(cols)), "fused"
+    blocks = {name: (part, cols) for name, part, cols in fuser.transformers_}
+    if modality not in blocks or modality == "remainder":
+        raise ParameterError(
+            f"--modality must be one of {[b for b in blocks if b != 'remainder']}"
+            f"; got {modality!r}"
+        )
+    part, cols = blocks[modality]
+    return part, cols, modality
+
+
+def _extract(args, out, err):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import scipy.sparse as sp
+
+    from mmfeat.scoring import iter_records
+    from mmfeat.scoring._files import _assemble, _error_schema, _to_table
+    from mmfeat.scoring._scorer import _walk
+
+    if not args.output.lower().endswith((".parquet", ".pq")):
+        raise ParameterError(f"--output must be a .parquet file; got {args.output!r}")
+    model = _load(args)
+    part, cols, name = _feature_part(model, args.modality)
+    for est in _walk(part):
+        if type(est).__module__.startswith("mmfeat.") and "on_error" in vars(est):
+            est.on_error = args.on_error
+    col_list = [cols] if isinstance(cols, str) else list(cols)
+    root = args.root or os.path.dirname(os.path.abspath(args.records))
+    try:
+        names = [str(n) for n in part.get_feature_names_out()]
+    except (AttributeError, ValueError, TypeError):
+        names = None
+    key = args.id_col or "row"
+    tmp = f"{args.output}.tmp{os.getpid()}"
+    writer = None
+    errors = []
+    start = 0
+    t0 = time.perf_counter()
+    text_cols = col_list + ([args.id_col] if args.id_col else [])
+    try:
+        for chunk in iter_records(
+            args.records, args.chunk_size, text_columns=text_cols
+        ):
+            for c in col_list:
+                if c not in chunk.columns:
+                    raise InputError(
+                        f"no column {c!r} in the records", source=args.records
+                    )
+                chunk[c] = [
+                    os.path.join(root, v)
+                    if isinstance(v, str) and v and not os.path.isabs(v)
+                    else v
+                    for v in chunk[c].tolist()
+                ]
+            Xm = (
+                chunk[cols]
+                if isinstance(cols, str) or len(col_list) > 1
+                else chunk[col_list]
+            )
+            for est in _walk(part):
+                if "errors_" in vars(est):
+                    est.errors_ = []
+            feats = part.transform(Xm)
+            if sp.issparse(feats):
+                feats = feats.toarray()
+            feats = np.asarray(feats, dtype=np.float32)
+            if names is None or len(names) != feats.shape[1]:
+                names = [f"{name}{j}" for j in range(feats.shape[1])]
+            ids = (
+                chunk[args.id_col].astype(str).to_numpy()
+                if args.id_col
+                else np.arange(start, start + len(chunk))
+            )
+            for est in _walk(part):
+                for e in vars(est).get("errors_", None) or []:
+                    errors.append(
+                        (start + e.row, str(ids[e.row]), name, e.source, e.reason)
+                    )
+            table = pa.table(
+                [pa.array(ids)]
+                + [pa.array(feats[:, j]) for j in range(feats.shape[1])],
+                names=[key] + names,
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            start += len(chunk)
+        if writer is None:
+            raise InputError("the records file has no rows", source=args.records)
+        writer.close()
+        os.replace(tmp, args.output)
+    finally:
+        if writer is not None and os.path.exists(tmp):
+            writer.close()
+            os.remove(tmp)
+    err_path = args.errors or os.path.splitext(args.output)[0] + ".errors.csv"
+    frame = pd.DataFrame(errors, columns=["row", "id", "column", "source", "reason"])
+    part_path = f"{err_path}.part.parquet"
+    pq.write_table(_to_table(frame, _error_schema()), part_path)
+    fmt = "parquet" if err_path.lower().endswith((".parquet", ".pq")) else "csv"
+    _assemble([part_path], _error_schema(), err_path, fmt)
+    os.remove(part_path)
+    print(
+        f"wrote {start} x {len(names)} {name} features in "
+        f"{time.perf_counter() - t0:.1f} s -> {args.output}; "
+        f"{len(errors)} error entries -> {err_path}",
+        file=out,
+    )
+    return 0
+
+
+# -- info --------------------------------------------------------------------
+def _short(est):
+    params = est.get_params(deep=False) if hasattr(est, "get_params") else {}
+    try:
+        default = type(est)().get_params(deep=False)
+    except TypeError:
+        default = {}
+    changed = {
+        k: v
+        for k, v in params.items()
+        if not hasattr(v, "get_params")
+        and not isinstance(v, list)
+        and k in default
+        and repr(default[k]) != repr(v)
+    }
+    inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+    return f"{type(est).__name__}({inner})"
+
+
+def _describe(est, indent, out):
+    steps = getattr(est, "steps", None)
+    if steps is not None:
+        for name, step in steps:
+            print(f"{indent}{name}: {_short(step)}", file=out)
+            for sub in getattr(step, "transformer_list", []) or []:
+                print(f"{indent}  {sub[0]}: {_short(sub[1])}", file=out)
+        return
+    print(f"{indent}{_short(est)}", file=out)
+
+
+def _info(args, out, err):
+    from mmfeat import model_metadata
+    from mmfeat.evaluation._report import _fuser_of, _unwrap
+    from mmfeat.fusion._base import BaseModalityEnsemble
+
+    meta = model_metadata(args.model)
+    model = _load(args)
+    inner = _unwrap(model)
+    print(f"model: {args.model} ({os.path.getsize(args.model):,} bytes)", file=out)
+    print(f"type: {type(model).__name__}", file=out)
+    if meta:
+        pkgs = (
+            "mmfeat",
+            "scikit-learn",
+            "imbalanced-learn",
+            "numpy",
+            "scipy",
+            "skops",
+            "python",
+        )
+        saved = ", ".join(f"{k} {meta[k]}" for k in pkgs if k in meta)
+        print(f"saved: {meta.get('saved_at', '?')} with {saved}", file=out)
+    classes = getattr(inner, "classes_", None)
+    if classes is not None:
+        shown = ", ".join(map(str, classes[:30]))
+        more = f" ... ({len(classes)} in all)" if len(classes) > 30 else ""
+        print(f"classes ({len(classes)}): {shown}{more}", file=out)
+    if isinstance(inner, BaseModalityEnsemble):
+        rows = getattr(inner, "n_training_rows_", None) or {}
+        weights = getattr(inner, "weights_", None)
+        print("modalities:", file=out)
+        for name, est, cols in inner.estimators:
+            extra = []
+            if name in rows:
+                extra.append(f"{rows[name]} training rows")
+            if isinstance(weights, dict) and name in weights:
+                extra.append(f"weight {weights[name]:.3f}")
+            print(
+                f"  {name} <- {cols!r}" + (f" ({', '.join(extra)})" if extra else ""),
+                file=out,
+            )
+            _describe(est, "    ", out)
+        final = getattr(inner, "final_estimator", None)
+        if final is not None:
+            print(f"final estimator: {_short(final)}", file=out)
+    else:
+        fuser = _fuser_of(inner)
+        if fuser is not None:
+            print("modalities (fused blocks):", file=out)
+            for name, est, cols in fuser.transformers:
+                print(f"  {name} <- {cols!r}", file=out)
+                _describe(est, "    ", out)
+        print("steps:", file=out)
+        _describe(inner, "  ", out)
+    print(f"parameters: {_short(inner)}", file=out)
+    return 0
