@@ -6,7 +6,6 @@ from sklearn.preprocessing import StandardScaler
 from mmfeat.features.image import HOGExtractor
 from mmfeat.features.text import TfidfExtractor
 from mmfeat.fusion import LateFusionClassifier, ModalityStackingClassifier, make_fuser
-
 from tests.scoring._records import absolute, make_records
 
 

@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 
 from mmfeat import InputError, ParameterError
-from mmfeat.scoring import BatchScorer, count_records, score_file, score_frame
-from mmfeat.scoring import _files
+from mmfeat.scoring import BatchScorer, _files, count_records, score_file, score_frame
 from tests.scoring._records import absolute
 
 
