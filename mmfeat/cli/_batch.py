@@ -318,7 +318,15 @@ def _score(args, out, err):
     from mmfeat.scoring import parallel_backend, score_file
     from mmfeat.scoring._scorer import _file_sha256
 
+    warm = None
+    if not args.scheduler and args.n_jobs not in (None, 1):
+        # workers import their libraries while this process loads the model
+        from mmfeat.scoring._files import warm_workers
+
+        warm = warm_workers(args.n_jobs)
     model = _load(args)
+    if warm is not None:
+        warm.join()
     progress = args.progress if args.progress is not None else err.isatty()
     kwargs = dict(
         errors=args.errors,

@@ -21,6 +21,7 @@ __all__ = [
     "parallel_backend",
     "read_records",
     "score_file",
+    "warm_workers",
 ]
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -306,9 +307,61 @@ def _assemble(paths, schema, out, fmt):
     return n
 
 
+@contextlib.contextmanager
+def _single_threaded(limit):
+    """OpenCV and BLAS threads capped at ``limit`` (None: unchanged)."""
+    if limit is None:
+        yield
+        return
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(limit)
+    try:
+        with threadpool_limits(limits=limit):
+            yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def _score_chunk(scorer, frame, start, source):
-    predictions, errors = scorer.score(frame, start=start, source=source)
+    # a worker is one core: --n-jobs counts cores, and no library inside a
+    # chunk starts threads of its own that would compete with other workers
+    with _single_threaded(scorer.inner_n_jobs):
+        predictions, errors = scorer.score(frame, start=start, source=source)
     return len(frame), predictions, errors
+
+
+def _warm():
+    """Import what scoring needs (in a worker process)."""
+    import mmfeat.features.audio  # noqa: F401
+    import mmfeat.features.image  # noqa: F401
+    import mmfeat.features.text  # noqa: F401
+    import mmfeat.scoring  # noqa: F401
+
+    return os.getpid()
+
+
+def warm_workers(n_jobs):
+    """Start ``n_jobs`` joblib worker processes in the background.
+
+    A worker spends seconds importing scikit-learn, OpenCV, numba and mmfeat
+    before its first chunk; ``mmfeat score`` starts them while it loads the
+    model, so that time overlaps. Returns the thread; join it before
+    scoring (joblib then reuses the started workers).
+    """
+    import threading
+
+    from joblib import effective_n_jobs
+
+    n = effective_n_jobs(n_jobs)
+    thread = threading.Thread(
+        target=lambda: Parallel(n_jobs=n_jobs)(delayed(_warm)() for _ in range(n)),
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _dask_active():
