@@ -230,3 +230,53 @@ def test_fit_leaves_out_unlabelled_rows_and_says_so(fitted_cli, capsys, tmp_path
     assert status == 0
     assert "left out 2 record(s) without a label (rows [3, 8])" in out.err
     assert "58 records" in out.out
+
+
+def test_extract_fused_and_block_features_of_an_early_model(
+    fitted_cli, capsys, tmp_path
+):
+    folder, records = fitted_cli
+    path, _ = _fit(folder, "early", capsys)
+    model = mmfeat.load(path)
+    X = records[["image", "title"]].copy()
+    X["image"] = [str(folder / p) for p in X["image"]]
+    fused = tmp_path / "fused.parquet"
+    assert (
+        main(["extract", str(path), str(folder / "records.csv"), "-o", str(fused)]) == 0
+    )
+    table = pd.read_parquet(fused)
+    want = model[0].transform(X)
+    want = want.toarray() if hasattr(want, "toarray") else want
+    assert table.columns[0] == "row" and table.shape == (60, want.shape[1] + 1)
+    np.testing.assert_allclose(table.iloc[:, 1:].to_numpy(), want, rtol=1e-5, atol=1e-6)
+    block = tmp_path / "title.parquet"
+    assert (
+        main(
+            [
+                "extract",
+                str(path),
+                str(folder / "records.csv"),
+                "--modality",
+                "text",
+                "-o",
+                str(block),
+            ]
+        )
+        == 0
+    )
+    assert pd.read_parquet(block).shape[0] == 60
+    assert (
+        main(
+            [
+                "extract",
+                str(path),
+                str(folder / "records.csv"),
+                "--modality",
+                "audio",
+                "-o",
+                str(block),
+            ]
+        )
+        == 2
+    )
+    assert "--modality must be one of" in capsys.readouterr().err

@@ -182,6 +182,28 @@ def test_dask_cluster_gives_the_local_predictions(model, records_dir, tmp_path):
             assert len(client.scheduler_info()["workers"]) == 2
             remote = tmp_path / "remote.parquet"
             score_file(model, folder / "records.csv", remote, chunk_size=11)
+            # the command line's --scheduler, with mmfeat.parallel_backend
+            import mmfeat
+            from mmfeat.cli import main
+
+            assert mmfeat.parallel_backend is parallel_backend
+            mmfeat.save(model, tmp_path / "model.skops")
+            assert (
+                main(
+                    [
+                        "score",
+                        str(tmp_path / "model.skops"),
+                        str(folder / "records.csv"),
+                        "-o",
+                        str(tmp_path / "cli.parquet"),
+                        "--scheduler",
+                        cluster.scheduler_address,
+                        "--chunk-size",
+                        "13",
+                    ]
+                )
+                == 0
+            )
         # partition by partition: a Dask DataFrame through map_partitions
         import dask.dataframe as dd
 
@@ -190,6 +212,9 @@ def test_dask_cluster_gives_the_local_predictions(model, records_dir, tmp_path):
             frame = dd.from_pandas(records, npartitions=3)
             mapped = frame.map_partitions(scorer, meta=scorer.meta).compute()
     pd.testing.assert_frame_equal(pd.read_parquet(local), pd.read_parquet(remote))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(local), pd.read_parquet(tmp_path / "cli.parquet")
+    )
     assert mapped["id"].tolist() == records["id"].tolist()
     assert (
         mapped["predict"].to_numpy(dtype=object)
