@@ -217,6 +217,7 @@ def _fit(args, out, err):
     from mmfeat import save
     from mmfeat.evaluation import fusion_report
     from mmfeat.scoring import make_default_model, read_records
+    from mmfeat.scoring._scorer import resolve_path
 
     columns = {
         k: getattr(args, f"{k}_col") for k in _KINDS if getattr(args, f"{k}_col")
@@ -269,12 +270,7 @@ def _fit(args, out, err):
     for kind in ("image", "audio"):
         col = columns.get(kind)
         if col is not None:
-            X[col] = [
-                os.path.join(root, v)
-                if isinstance(v, str) and v and not os.path.isabs(v)
-                else v
-                for v in X[col].tolist()
-            ]
+            X[col] = [resolve_path(v, root) for v in X[col].tolist()]
     _, counts = np.unique(y, return_counts=True)
     print(
         f"{len(y)} records, {len(counts)} classes, modalities: "
@@ -417,7 +413,7 @@ def _extract(args, out, err):
 
     from mmfeat.scoring import iter_records
     from mmfeat.scoring._files import _assemble, _error_schema, _to_table
-    from mmfeat.scoring._scorer import _walk
+    from mmfeat.scoring._scorer import _walk, reads_files, resolve_path
 
     if not args.output.lower().endswith((".parquet", ".pq")):
         raise ParameterError(f"--output must be a .parquet file; got {args.output!r}")
@@ -427,6 +423,16 @@ def _extract(args, out, err):
         if type(est).__module__.startswith("mmfeat.") and "on_error" in vars(est):
             est.on_error = args.on_error
     col_list = [cols] if isinstance(cols, str) else list(cols)
+    # only image and audio columns hold paths (a title is not one)
+    if hasattr(part, "transformers_"):
+        path_cols = {
+            c
+            for _, block, bcols in part.transformers_
+            if not isinstance(block, str) and reads_files(block)
+            for c in ([bcols] if isinstance(bcols, str) else list(bcols))
+        }
+    else:
+        path_cols = set(col_list) if reads_files(part) else set()
     root = args.root or os.path.dirname(os.path.abspath(args.records))
     try:
         names = [str(n) for n in part.get_feature_names_out()]
@@ -448,12 +454,8 @@ def _extract(args, out, err):
                     raise InputError(
                         f"no column {c!r} in the records", source=args.records
                     )
-                chunk[c] = [
-                    os.path.join(root, v)
-                    if isinstance(v, str) and v and not os.path.isabs(v)
-                    else v
-                    for v in chunk[c].tolist()
-                ]
+                if c in path_cols:
+                    chunk[c] = [resolve_path(v, root) for v in chunk[c].tolist()]
             Xm = (
                 chunk[cols]
                 if isinstance(cols, str) or len(col_list) > 1

@@ -97,6 +97,18 @@ def _modalities(model):
     return [("X", None, None)]
 
 
+def resolve_path(item, root):
+    """``item`` joined to ``root`` when it is a relative path string."""
+    if isinstance(item, str) and item and not os.path.isabs(item):
+        return os.path.join(root, item)
+    return item
+
+
+def reads_files(part):
+    """True when a fitted part reads image or audio files (path columns)."""
+    return any(type(est).__module__.startswith(_PATH_MODULES) for est in _walk(part))
+
+
 def _file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -219,9 +231,7 @@ class BatchScorer:
         for _, cols, part in mods:
             if part is None or cols is None:
                 continue
-            if any(
-                type(est).__module__.startswith(_PATH_MODULES) for est in _walk(part)
-            ):
+            if reads_files(part):
                 out.extend(c for c in cols if c not in out)
         return out
 
@@ -286,9 +296,7 @@ class BatchScorer:
         return frame, errors
 
     def _resolve(self, item):
-        if isinstance(item, str) and item and not os.path.isabs(item):
-            return os.path.join(self.root, item)
-        return item
+        return resolve_path(item, self.root)
 
     def _clear_errors(self):
         for est in _walk(self.model_):

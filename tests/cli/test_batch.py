@@ -117,6 +117,31 @@ def test_score_extract_info_round_trip(fitted_cli, capsys, tmp_path):
         table.iloc[:, 1:].to_numpy(), head.transform(X), rtol=1e-5, atol=1e-6
     )
 
+    # a text column is text, not a path relative to the records' folder
+    text = tmp_path / "text.parquet"
+    assert (
+        main(
+            [
+                "extract",
+                str(path),
+                str(folder / "records.csv"),
+                "--modality",
+                "text",
+                "-o",
+                str(text),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    want = model.named_estimators_["text"][:-1].transform(records["title"])
+    np.testing.assert_allclose(
+        pd.read_parquet(text).iloc[:, 1:].to_numpy(),
+        want.toarray(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
     assert main(["info", str(path)]) == 0
     info = capsys.readouterr().out
     assert "type: LateFusionClassifier" in info
