@@ -242,6 +242,11 @@ def make_corpus(root, *, good_images, good_titles, good_audio=None):
     case("image_symlink_loop", "img/loop_a.jpg", bad={"image": "symbolic link"})
     _symlink("gone.jpg", img_dir / "dangling.jpg")
     case("image_symlink_dangling", "img/dangling.jpg", bad={"image": "symbolic link"})
+    if hasattr(os, "mkfifo"):  # reading a named pipe would block forever
+        fifo = img_dir / "pipe.jpg"
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        case("image_named_pipe", "img/pipe.jpg", bad={"image": "not a regular file"})
     case("image_number_cell", "12345", bad={"image": "not found"})
     case("image_whitespace_cell", "   ", bad={"image": "not found"})
     case(
