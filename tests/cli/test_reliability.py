@@ -207,7 +207,7 @@ def test_table_level_problems(setup, tmp_path):
 
 def test_sigkill_then_resume_gives_the_uninterrupted_output(setup, tmp_path):
     root, model, corpus_dir, records, _ = setup
-    big = pd.concat([records] * 12, ignore_index=True)
+    big = pd.concat([records] * 6, ignore_index=True)
     big["id"] = [f"{i:05d}" for i in range(len(big))]
     big.to_csv(corpus_dir / "big.csv", index=False)
     args = [model, corpus_dir / "big.csv", "--id-col", "id", "--chunk-size", "8"]
