@@ -434,7 +434,7 @@ def score_file(
         ``errors`` (error entries), ``seconds``, ``rows_per_s``, ``output``,
         ``errors_path``, ``resumed_chunks``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     t0 = time.perf_counter()
     records = _check_input(records)

@@ -1,7 +1,7 @@
 """Read a column in batches, encode the readable items, keep rows aligned."""
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mmfeat.utils._parallel import map_items
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mmfeat.exceptions import InputError
 from mmfeat.utils._items import is_missing

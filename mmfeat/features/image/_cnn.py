@@ -24,7 +24,7 @@ import threading
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils import check_random_state
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 from mmfeat.features.image._base import BaseImageExtractor, numeric_stack
