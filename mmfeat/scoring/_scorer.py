@@ -173,7 +173,7 @@ class BatchScorer:
     >>> scorer = BatchScorer(model)
     >>> scorer.output_columns_
     ['row', 'predict', 'proba_0', 'proba_1']
-    >>> list(scorer(X)["predict"])
+    >>> scorer(X)["predict"].tolist()
     [0, 0, 1, 1]
     """
 
