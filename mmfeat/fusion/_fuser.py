@@ -309,6 +309,13 @@ class MultimodalFuser(TransformerMixin, _BaseComposition):
     remainder : {"drop", "passthrough"}, default="drop"
         What happens to the columns that no block names (``"passthrough"``
         appends them as they are, without normalisation or weight).
+    memory : str, path or joblib.Memory, default=None
+        Cache of each block's fitted extractor and training features (as
+        ``Pipeline(memory=...)`` caches a step). The cache key is the
+        extractor and its data, not the block's weight or normalisation, so
+        a grid search over ``weights`` or ``block_norm`` extracts each fold's
+        features once; a ``Pipeline(memory=...)`` around the whole fuser
+        would extract again for every weight.
     n_jobs : int, default=None
         Blocks fitted and transformed in parallel (joblib), as in
         ``ColumnTransformer``.
@@ -366,6 +373,7 @@ class MultimodalFuser(TransformerMixin, _BaseComposition):
         missing_indicator=False,
         sparse_output="auto",
         remainder="drop",
+        memory=None,
         n_jobs=None,
         verbose=False,
     ):
@@ -376,6 +384,7 @@ class MultimodalFuser(TransformerMixin, _BaseComposition):
         self.missing_indicator = missing_indicator
         self.sparse_output = sparse_output
         self.remainder = remainder
+        self.memory = memory
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -477,7 +486,14 @@ class MultimodalFuser(TransformerMixin, _BaseComposition):
                 weight=weights[name],
             )
             blocks.append(
-                (name, Pipeline([("features", clone(trans)), ("block", step)]), columns)
+                (
+                    name,
+                    Pipeline(
+                        [("features", clone(trans)), ("block", step)],
+                        memory=self.memory,
+                    ),
+                    columns,
+                )
             )
         self.weights_ = {n: weights[n] for n in names}
         return _FusedColumns(

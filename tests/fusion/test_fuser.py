@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from mmfeat.exceptions import InputError, ParameterError
@@ -902,3 +902,39 @@ def test_zero_imputed_row_is_not_an_outlier_under_standard_norm(rng):
     )
     F = fuser.fit_transform(H)
     np.testing.assert_allclose(F[0], 0.0, atol=1e-12)
+
+
+class _CountingScaler(StandardScaler):
+    """A StandardScaler that counts its fits (class-wide, in this process)."""
+
+    fits = 0
+
+    def fit(self, X, y=None, sample_weight=None):
+        type(self).fits += 1
+        return super().fit(X, y, sample_weight)
+
+
+def test_memory_caches_block_features_across_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    y = (X["a"] + 0.3 * rng.normal(size=40) > 0).astype(int)
+    grid = {"multimodalfuser__weights": fusion_weight_grid(a=[0.5, 1, 2], b=[1])}
+
+    def search(memory):
+        _CountingScaler.fits = 0
+        fuser = make_fuser(
+            {"a": (_CountingScaler(), ["a"]), "b": (StandardScaler(), ["b"])},
+            memory=memory,
+        )
+        model = make_pipeline(fuser, LogisticRegression())
+        found = GridSearchCV(model, grid, cv=3).fit(X, y)
+        return _CountingScaler.fits, found
+
+    uncached, plain = search(None)
+    cached, with_memory = search(str(tmp_path / "cache"))
+    assert uncached == 3 * 3 + 1  # every weight re-fits every fold, + refit
+    assert cached == 3 + 1  # one fit per fold (and the refit on all rows)
+    assert plain.best_params_ == with_memory.best_params_
+    np.testing.assert_allclose(
+        plain.cv_results_["mean_test_score"], with_memory.cv_results_["mean_test_score"]
+    )
