@@ -413,7 +413,12 @@ def _extract(args, out, err):
 
     from mmfeat.scoring import iter_records
     from mmfeat.scoring._files import _assemble, _error_schema, _to_table
-    from mmfeat.scoring._scorer import _walk, reads_files, resolve_path
+    from mmfeat.scoring._scorer import (
+        ERROR_COLUMNS,
+        _walk,
+        reads_files,
+        resolve_path,
+    )
 
     if not args.output.lower().endswith((".parquet", ".pq")):
         raise ParameterError(f"--output must be a .parquet file; got {args.output!r}")
@@ -498,7 +503,7 @@ def _extract(args, out, err):
             writer.close()
             os.remove(tmp)
     err_path = args.errors or os.path.splitext(args.output)[0] + ".errors.csv"
-    frame = pd.DataFrame(errors, columns=["row", "id", "column", "source", "reason"])
+    frame = pd.DataFrame(errors, columns=ERROR_COLUMNS)
     part_path = f"{err_path}.part.parquet"
     pq.write_table(_to_table(frame, _error_schema()), part_path)
     fmt = "parquet" if err_path.lower().endswith((".parquet", ".pq")) else "csv"

@@ -13,7 +13,7 @@ from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.scoring._scorer import BatchScorer
+from mmfeat.scoring._scorer import ERROR_COLUMNS, BatchScorer
 
 __all__ = [
     "count_records",
@@ -197,15 +197,8 @@ def _arrow_schema(scorer, id_type):
 def _error_schema():
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            pa.field("row", pa.int64()),
-            pa.field("id", pa.string()),
-            pa.field("column", pa.string()),
-            pa.field("source", pa.string()),
-            pa.field("reason", pa.string()),
-        ]
-    )
+    types = {"row": pa.int64()}  # the other columns are text
+    return pa.schema([pa.field(c, types.get(c, pa.string())) for c in ERROR_COLUMNS])
 
 
 def _to_table(frame, schema):

@@ -298,11 +298,6 @@ class BatchScorer:
     def _resolve(self, item):
         return resolve_path(item, self.root)
 
-    def _clear_errors(self):
-        for est in _walk(self.model_):
-            if "errors_" in vars(est):
-                est.errors_ = []
-
     def _collect(self, frame, start):
         """Errors the model's readers recorded, with rows of the chunk."""
         out = []
