@@ -1,10 +1,18 @@
 """Batch scoring of a records file: chunks, parallel workers, resumable output."""
 
+import codecs
 import contextlib
+import csv
+import errno
+import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,10 +20,13 @@ import pandas as pd
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 
-from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 from mmfeat.scoring._scorer import ERROR_COLUMNS, BatchScorer
 
 __all__ = [
+    "OutputError",
+    "atomic_output",
+    "check_output_paths",
     "count_records",
     "iter_records",
     "parallel_backend",
@@ -23,6 +34,8 @@ __all__ = [
     "score_file",
     "warm_workers",
 ]
+
+logger = logging.getLogger(__name__)
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -55,6 +68,92 @@ def _csv_kwargs(text_columns):
     )
 
 
+def _first_bad_utf8(path, block_size=1 << 20):
+    """``(byte offset, line, bad bytes)`` of the first non-UTF-8 bytes, or None.
+
+    Streams the file through an incremental decoder, so the offset is the
+    one in the file (a chunked reader's exception only knows its buffer).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset = 0
+    lines = 1
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(block_size)
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                data = pending + block
+                at = offset - len(pending) + exc.start
+                before = data[: exc.start]
+                return at, lines + before.count(b"\n"), data[exc.start : exc.end]
+            if not block:
+                return None
+            lines += block.count(b"\n")
+            offset += len(block)
+
+
+def _not_utf8(path):
+    found = _first_bad_utf8(path)
+    if found is None:  # the file changed since pandas read it
+        return InputError("not UTF-8 text: save the CSV as UTF-8", source=path)
+    at, line, bad = found
+    return InputError(
+        f"not UTF-8 text: byte {at} (line {line}) is 0x{bad.hex()}, which is not "
+        "UTF-8 (Latin-1 or Windows-1252?); save the CSV as UTF-8",
+        source=path,
+    )
+
+
+def _refuse_duplicates(names, path, *, csv=False):
+    """Raise InputError naming every column name that occurs more than once."""
+    seen = {}
+    for i, name in enumerate(names):
+        seen.setdefault(name, []).append(i)
+    dups = {n: pos for n, pos in seen.items() if len(pos) > 1 and n != ""}
+    if dups:
+        first = next(iter(dups))
+        hint = f" (pandas would read the second as {first + '.1'!r})" if csv else ""
+        listed = "; ".join(
+            f"{n!r} at columns {', '.join(str(p + 1) for p in pos)}"
+            for n, pos in dups.items()
+        )
+        raise InputError(
+            f"duplicate column names: {listed}. Which one a model would read is "
+            f"ambiguous{hint}; give every column a distinct name",
+            source=path,
+        )
+
+
+def _csv_header(path):
+    """The CSV's header names, read as pandas reads them (first non-blank row)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for row in csv.reader(fh):
+            if row:
+                return row
+    return []
+
+
+def _check_table(path, fmt):
+    """Refuse, before any work, a table whose columns cannot be told apart."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.ParquetFile(path).schema_arrow.names
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read Parquet: {exc}", source=path) from None
+        _refuse_duplicates(names, path)
+        return
+    try:
+        _refuse_duplicates(_csv_header(path), path, csv=True)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", source=path) from None
+
+
 def iter_records(path, chunk_size, *, text_columns=()):
     """Yield the records of a CSV or Parquet file as DataFrames of ``chunk_size``.
 
@@ -73,6 +172,14 @@ def iter_records(path, chunk_size, *, text_columns=()):
     chunk : DataFrame
         With a fresh ``RangeIndex``. A file with no rows (a 0-byte file or a
         header alone) yields nothing.
+
+    Raises
+    ------
+    InputError
+        For a file that is not a readable table: two columns with one name
+        (CSV or Parquet), a CSV that is not UTF-8 (the message gives the
+        byte offset and line of the first bad byte), malformed CSV or
+        Parquet.
     """
     path = _check_input(path)
     fmt = _format(path)
@@ -81,6 +188,7 @@ def iter_records(path, chunk_size, *, text_columns=()):
 
         try:
             pf = pq.ParquetFile(path)
+            _refuse_duplicates(pf.schema_arrow.names, path)
             for batch in pf.iter_batches(batch_size=chunk_size):
                 yield batch.to_pandas()
         except (OSError, ValueError) as exc:
@@ -91,6 +199,8 @@ def iter_records(path, chunk_size, *, text_columns=()):
     if os.path.getsize(path) == 0:
         return
     try:
+        # pandas renames a repeated name ("title" -> "title.1"): read it first
+        _refuse_duplicates(_csv_header(path), path, csv=True)
         reader = pd.read_csv(
             path, chunksize=chunk_size, encoding="utf-8", **_csv_kwargs(text_columns)
         )
@@ -99,12 +209,9 @@ def iter_records(path, chunk_size, *, text_columns=()):
                 yield chunk.reset_index(drop=True)
     except pd.errors.EmptyDataError:
         return
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not UTF-8 text (byte {exc.start}): save the CSV as UTF-8",
-            source=path,
-        ) from None
-    except pd.errors.ParserError as exc:
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except (pd.errors.ParserError, csv.Error) as exc:
         raise InputError(f"malformed CSV: {exc}", source=path) from None
 
 
@@ -176,6 +283,301 @@ def parallel_backend(scheduler, *, n_jobs=-1):
             client.close()
 
 
+# -- where outputs may go ----------------------------------------------------
+class OutputError(MmfeatError, OSError):
+    """An output could not be written: no space, a size limit, a busy output.
+
+    The message is one line: the path, the reason, and what to do. It is an
+    ``OSError`` too (``errno`` is set), so code that caught the raw error
+    still catches it.
+    """
+
+    def __init__(self, message, *, errno=None):
+        super().__init__(message)
+        self.errno = errno
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self):
+        return (_rebuild_output_error, (str(self), self.errno))
+
+
+def _rebuild_output_error(message, errno):
+    return OutputError(message, errno=errno)
+
+
+def _pid_alive(pid):
+    """Whether process ``pid`` exists on this machine (a zombie counts as dead)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def _same_file(a, b):
+    """Whether ``a`` and ``b`` name one file (through symbolic or hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _labelled(paths, default):
+    if paths is None:
+        return []
+    if isinstance(paths, dict):
+        items = paths.items()
+    else:
+        items = [(default, p) for p in paths]
+    return [(label, os.fspath(p)) for label, p in items if p is not None]
+
+
+def _probe_folder(folder, label, path):
+    """Create and remove a file in ``folder``, or raise ParameterError.
+
+    Trying is the only test that root, a read-only mount or an ACL cannot
+    fool (``os.access`` can be).
+    """
+    probe = os.path.join(folder, f".mmfeat-probe-{os.getpid()}-{threading.get_ident()}")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ParameterError(
+            f"{label} {path!r}: cannot create a file in its folder {folder!r} "
+            f"({exc.strerror or exc}); choose a writable folder"
+        ) from None
+    os.close(fd)
+    os.remove(probe)
+
+
+def check_output_paths(inputs, outputs):
+    """Refuse outputs that would overwrite an input, before any work is done.
+
+    Every output must differ from every input and from every other output,
+    also through symbolic and hard links (``os.path.realpath`` and the
+    file's device and inode); must not be a folder; and its folder must
+    exist and take a new file (checked by creating one, so that a read-only
+    mount is found even by root). ``mmfeat score`` and ``mmfeat extract``
+    call it before they read a record.
+
+    Parameters
+    ----------
+    inputs : dict of str to path, or sequence of path
+        The files read, by what they are (``{"records": ..., "model": ...}``);
+        ``None`` values are skipped.
+    outputs : dict of str to path, or sequence of path
+        The files written (``{"output": ..., "errors": ...}``).
+
+    Raises
+    ------
+    ParameterError
+        Naming both paths (or the folder) and what would work.
+    """
+    ins = _labelled(inputs, "input")
+    outs = _labelled(outputs, "output")
+    for k, (label, out) in enumerate(outs):
+        for ilabel, inp in ins:
+            if _same_file(out, inp):
+                how = (
+                    ""
+                    if os.path.abspath(out) == os.path.abspath(inp)
+                    else (", through a link")
+                )
+                raise ParameterError(
+                    f"{label} {out!r} is the {ilabel} file {inp!r}{how}: writing "
+                    f"it would replace the {ilabel}; choose another {label} path"
+                )
+        for olabel, other in outs[:k]:
+            if _same_file(out, other):
+                raise ParameterError(
+                    f"{label} {out!r} and {olabel} {other!r} are the same file; "
+                    f"give them different paths"
+                )
+        if os.path.isdir(out):
+            raise ParameterError(
+                f"{label} {out!r} is a folder; give a file path inside it"
+            )
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            up = folder
+            while not os.path.exists(up):
+                up = os.path.dirname(up)
+            where = (
+                f"{up!r} is a file, not a folder"
+                if not os.path.isdir(up)
+                else f"the folder {folder!r} does not exist"
+            )
+            raise ParameterError(
+                f"{label} {out!r}: {where}; create the folder first or choose "
+                "another path"
+            )
+        _probe_folder(folder, label, out)
+
+
+def _temporary(path):
+    """The temporary file beside ``path`` that this process writes it through."""
+    return f"{path}.mmfeat-tmp-{os.getpid()}"
+
+
+def _remove_stale_temporaries(path):
+    """Delete temporaries of ``path`` left by killed runs (whose PID is gone).
+
+    Only names made by :func:`_temporary` for exactly this output (and the
+    ``<name>.tmp<pid>`` of earlier versions) are touched.
+    """
+    folder, base = os.path.split(os.path.abspath(path))
+    pattern = re.compile(re.escape(base) + r"\.(?:mmfeat-tmp-|tmp)(\d+)")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid != os.getpid() and _pid_alive(pid):
+            continue  # another live process is writing it
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, name))
+            removed.append(name)
+    return removed
+
+
+def _errno_of(exc):
+    if exc.errno is not None:
+        return exc.errno
+    m = re.search(r"errno (\d+)", str(exc), re.IGNORECASE)
+    return int(m.group(1)) if m else None
+
+
+def _size(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _output_error(exc, path):
+    """One line for an ``OSError`` met writing ``path``: what and what to do."""
+    code = _errno_of(exc)
+    folder = os.path.dirname(os.path.abspath(path))
+    if code == errno.ENOSPC:
+        todo = f"no space left on the disk of {folder!r}; free space there or "
+        todo += "choose an output on another disk"
+    elif code == errno.EDQUOT:
+        todo = f"disk quota exceeded in {folder!r}; free space or raise the quota"
+    elif code == errno.EFBIG:
+        limit = ""
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+            if soft != resource.RLIM_INFINITY:
+                limit = f" of {_size(soft)}"
+        except (ImportError, OSError, ValueError):
+            pass
+        todo = (
+            f"the file size limit{limit} was reached; raise it (ulimit -f "
+            "unlimited) or write a smaller output (Parquet instead of CSV)"
+        )
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        todo = f"{folder!r} is not writable ({os.strerror(code)}); choose a "
+        todo += "writable folder"
+    elif code in (errno.ENOENT, errno.ENOTDIR):
+        todo = f"its folder {folder!r} was removed or replaced while writing"
+    else:
+        reason = os.strerror(code) if code is not None else str(exc)
+        todo = f"{reason}; check the disk and the folder {folder!r}"
+    return OutputError(f"cannot write {path}: {todo}", errno=code)
+
+
+def _is_about(exc, paths):
+    """Whether ``exc`` came from writing one of ``paths``, not reading input.
+
+    pyarrow's and Python's write errors name no file.
+    """
+    name = getattr(exc, "filename", None)
+    return name is None or os.fspath(name) in paths
+
+
+@contextlib.contextmanager
+def atomic_output(path, *, clean=True):
+    """Write ``path`` through a temporary file beside it, renamed at the end.
+
+    Yields the temporary path (``<path>.mmfeat-tmp-<pid>``); write the whole
+    file there. On success it replaces ``path`` in one rename, so a reader
+    never sees half a file; on any failure it is removed, and an ``OSError``
+    while writing (disk full, ``ulimit -f``, read-only folder) becomes a
+    one-line :class:`OutputError`. Temporaries that killed runs left for
+    this same ``path`` are removed first.
+
+    Parameters
+    ----------
+    path : str or path
+        The output file.
+    clean : bool, default=True
+        Remove temporaries of ``path`` left by killed runs first.
+
+    Yields
+    ------
+    tmp : str
+        Where to write.
+    """
+    path = os.fspath(path)
+    if clean:
+        _remove_stale_temporaries(path)
+    tmp = _temporary(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        if isinstance(exc, MmfeatError) or not _is_about(exc, (tmp, path)):
+            raise
+        raise _output_error(exc, path) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+
+
+def _fingerprint(path, fmt):
+    """SHA-256 of the file's bytes and its number of records, in one pass.
+
+    Streams 1 MiB blocks (about 1.3 GB/s: 0.08 s for 100 MB once cached),
+    so it costs a fraction of reading the records.
+    """
+    h = hashlib.sha256()
+    newlines = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            newlines += block.count(b"\n")
+            last = block[-1:]
+    if fmt == "parquet":
+        return h.hexdigest(), count_records(path)
+    if last != b"\n":
+        newlines += 1
+    return h.hexdigest(), max(newlines - 1, 0)
+
+
 # -- output ------------------------------------------------------------------
 def _arrow_schema(scorer, id_type):
     import pyarrow as pa
@@ -219,17 +621,197 @@ def _to_table(frame, schema):
 def _atomic_parquet(table, path):
     import pyarrow.parquet as pq
 
-    tmp = f"{path}.tmp{os.getpid()}"
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path, clean=False) as tmp:
+        pq.write_table(table, tmp)
+
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+
+class _Lock:
+    """One run at a time per output: ``<output>.parts/lock``.
+
+    The lock file names its owner (PID, host, start time). It is created
+    already locked with ``flock`` (written beside, then hard-linked into
+    place, which fails if a lock exists), and the owner keeps it locked
+    until it ends: the kernel drops an ``flock`` when its process dies,
+    however it dies, so a lock that can be locked again belongs to a dead
+    run and is taken over; one that cannot belongs to a live run, and the
+    newcomer stops. Where there is no ``flock`` (Windows), an owner whose
+    PID is gone from this host is dead.
+    """
+
+    def __init__(self, folder, output):
+        self.folder = folder
+        self.path = os.path.join(folder, "lock")
+        self.output = os.fspath(output)
+        self.fd = None
+        self.took_over = None
+
+    def _info(self):
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "output": os.path.abspath(self.output),
+        }
+
+    def _busy(self, owner):
+        host = owner.get("host")
+        here = host in (None, socket.gethostname())
+        on = "" if here else f" on {host}"
+        gone = "" if here else f"; if no such run is alive, delete {self.path}"
+        return OutputError(
+            f"another mmfeat score is writing to {self.output} (pid "
+            f"{owner.get('pid', '?')}{on} since {owner.get('started', '?')}); wait "
+            f"for it to finish or stop it{gone}",
+            errno=errno.EBUSY,
+        )
+
+    def _create(self):
+        """Put a new, locked lock file in place: True, False (one exists)."""
+        new = os.path.join(self.folder, f"lock-{os.getpid()}-{threading.get_ident()}")
+        fd = os.open(new, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, json.dumps(self._info()).encode())
+            try:
+                os.link(new, self.path)
+            except FileExistsError:
+                os.close(fd)
+                return False
+            except OSError:  # no hard links here (FAT, some FUSE)
+                os.close(fd)
+                try:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    return False
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.write(fd, json.dumps(self._info()).encode())
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(new)
+        self.fd = fd
+        return True
+
+    def _read(self, fd):
+        try:
+            owner = json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
+        except (OSError, ValueError):
+            owner = {}
+        return owner if isinstance(owner, dict) else {}
+
+    def _same(self, fd):
+        try:
+            a, b = os.fstat(fd), os.stat(self.path)
+        except OSError:
+            return False
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+    def _take_over(self):
+        """Take an existing lock whose owner died: True, False (look again)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        owner = self._read(fd)
+        here = owner.get("host", socket.gethostname()) == socket.gethostname()
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise self._busy(owner) from None
+            if not self._same(fd):  # its owner finished and removed it
+                os.close(fd)
+                return False
+            if not here:  # flock may not reach across machines: be careful
+                os.close(fd)
+                raise self._busy(owner)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(self._info()).encode(), 0)
+            self.fd = fd
+        else:  # pragma: no cover - Windows
+            os.close(fd)
+            if not here or _pid_alive(owner.get("pid")):
+                raise self._busy(owner)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            return False
+        self.took_over = owner
+        logger.warning(
+            "%s: taking over the lock of a run that is no longer running (pid %s "
+            "since %s)",
+            self.output,
+            owner.get("pid", "?"),
+            owner.get("started", "?"),
+        )
+        return True
+
+    def acquire(self):
+        try:
+            for _ in range(100):
+                os.makedirs(self.folder, exist_ok=True)
+                try:
+                    if self._create() or self._take_over():
+                        return self
+                except FileNotFoundError:  # the folder went away: make it again
+                    continue
+        except OSError as exc:
+            if isinstance(exc, MmfeatError):
+                raise
+            raise _output_error(exc, self.path) from None
+        raise OutputError(
+            f"cannot lock {self.path}: it keeps changing; is another mmfeat "
+            "score starting on the same output?",
+            errno=errno.EBUSY,
+        )
+
+    def held(self):
+        """Whether this run still owns the lock (nobody removed the folder)."""
+        return self.fd is not None and self._same(self.fd)
+
+    def release(self):
+        if self.fd is None:
+            return
+        if self._same(self.fd):
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+        os.close(self.fd)  # after the removal: nobody can lock a stale file
+        self.fd = None
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)  # only when nothing else is left
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+_PART = re.compile(r"(?:part|errors)-\d{6}\.parquet")
 
 
 class _Parts:
     """The folder of finished chunks beside the output, with its manifest."""
 
+    # what a changed manifest entry means, for the resume message
+    _CHANGED = {
+        "records_sha256": "the records file's content (SHA-256)",
+        "records_size": "the records file's size",
+        "records": "the records file",
+        "model": "the model",
+    }
+
     def __init__(self, output):
         self.dir = f"{os.fspath(output)}.parts"
         self.manifest = os.path.join(self.dir, "manifest.json")
+        self.lock = _Lock(self.dir, output)
 
     def pred(self, i):
         return os.path.join(self.dir, f"part-{i:06d}.parquet")
@@ -243,35 +825,60 @@ class _Parts:
             i += 1
         return i
 
+    def clear(self):
+        """Remove everything but the lock (which :class:`_Lock` owns)."""
+        for name in os.listdir(self.dir):
+            if name == "lock" or name.startswith("lock-"):
+                continue
+            path = os.path.join(self.dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+
     def start(self, manifest, *, resume):
-        if os.path.isdir(self.dir) and os.path.exists(self.manifest):
-            with open(self.manifest, encoding="utf-8") as fh:
-                old = json.load(fh)
+        """Chunks already finished (resume), or 0 after a fresh start.
+
+        Call with the lock held.
+        """
+        if os.path.exists(self.manifest):
+            try:
+                with open(self.manifest, encoding="utf-8") as fh:
+                    old = json.load(fh)
+            except ValueError:
+                old = {}
             if not resume:
                 raise ParameterError(
                     f"an interrupted run left {self.done()} finished chunk(s) in "
                     f"{self.dir}; pass resume=True (--resume) to continue it, or "
                     "delete that folder to start over"
                 )
-            diff = sorted(k for k in manifest if old.get(k) != manifest[k])
+            diff = [
+                self._CHANGED.get(k, k)
+                for k in manifest
+                if not isinstance(old, dict) or old.get(k) != manifest[k]
+            ]
             if diff:
                 raise ParameterError(
-                    f"cannot resume: {', '.join(diff)} changed since the "
-                    f"interrupted run (see {self.manifest}); delete {self.dir} to "
-                    "start over"
+                    f"cannot resume: {', '.join(dict.fromkeys(diff))} changed since "
+                    f"the interrupted run (see {self.manifest}); its finished chunks "
+                    f"belong to that run. Delete {self.dir} to start over"
                 )
             done = self.done()
             for name in os.listdir(self.dir):  # half-written leftovers
-                if ".tmp" in name:
-                    os.remove(os.path.join(self.dir, name))
+                if not (
+                    _PART.fullmatch(name)
+                    or name in ("manifest.json", "lock")
+                    or name.startswith("lock-")
+                ):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(self.dir, name))
             return done
-        if os.path.isdir(self.dir):
-            shutil.rmtree(self.dir)
-        os.makedirs(self.dir)
-        tmp = self.manifest + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=1)
-        os.replace(tmp, self.manifest)
+        self.clear()
+        with atomic_output(self.manifest, clean=False) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(manifest, fh, indent=1)
         return 0
 
 
@@ -279,24 +886,23 @@ def _assemble(paths, schema, out, fmt):
     """Concatenate part files into ``out`` (temporary file, then rename)."""
     import pyarrow.parquet as pq
 
-    tmp = f"{out}.tmp{os.getpid()}"
     n = 0
-    if fmt == "parquet":
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for p in paths:
-                table = pq.read_table(p, schema=schema)
-                writer.write_table(table)
-                n += table.num_rows
-            if not paths:
-                writer.write_table(schema.empty_table())
-    else:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            pd.DataFrame(columns=schema.names).to_csv(fh, index=False)
-            for p in paths:
-                frame = pq.read_table(p, schema=schema).to_pandas()
-                frame.to_csv(fh, index=False, header=False)
-                n += len(frame)
-    os.replace(tmp, out)
+    with atomic_output(out) as tmp:
+        if fmt == "parquet":
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for p in paths:
+                    table = pq.read_table(p, schema=schema)
+                    writer.write_table(table)
+                    n += table.num_rows
+                if not paths:
+                    writer.write_table(schema.empty_table())
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                pd.DataFrame(columns=schema.names).to_csv(fh, index=False)
+                for p in paths:
+                    frame = pq.read_table(p, schema=schema).to_pandas()
+                    frame.to_csv(fh, index=False, header=False)
+                    n += len(frame)
     return n
 
 
@@ -326,8 +932,48 @@ def _score_chunk(scorer, frame, start, source):
     return len(frame), predictions, errors
 
 
-def _warm():
+# processes in which a parent watch runs (a forked child does not inherit it)
+_WATCHING = set()
+_WATCH_INTERVAL = 0.2
+
+
+def _exit_with_parent(parent):
+    """In a worker process: end it as soon as ``parent`` (the scorer) dies.
+
+    joblib's loky workers are children of the scoring process but outlive a
+    ``SIGKILL`` of it (they wait minutes for work before exiting). A daemon
+    thread polls ``os.getppid()``, which changes the moment the parent dies
+    (the worker is handed to init), and ends the worker. Linux's
+    ``PR_SET_PDEATHSIG`` is not used: it fires when the *thread* that
+    started the worker ends, and loky starts workers from short-lived
+    threads (``warm_workers``, its executor manager), so it would kill
+    healthy workers.
+    """
+    me = os.getpid()
+    if parent is None or parent == me or me in _WATCHING:
+        return
+    if os.getppid() != parent:
+        if not _pid_alive(parent):
+            os._exit(1)  # orphaned before the watch started
+        return  # started by someone else (a Dask worker, a nested pool)
+    _WATCHING.add(me)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(_WATCH_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mmfeat-exit-with-parent", daemon=True).start()
+
+
+def _score_in_worker(parent, scorer, frame, start, source):
+    _exit_with_parent(parent)
+    return _score_chunk(scorer, frame, start, source)
+
+
+def _warm(parent=None):
     """Import what scoring needs (in a worker process)."""
+    _exit_with_parent(parent)
     import mmfeat.features.audio  # noqa: F401
     import mmfeat.features.image  # noqa: F401
     import mmfeat.features.text  # noqa: F401
@@ -342,15 +988,17 @@ def warm_workers(n_jobs):
     A worker spends seconds importing scikit-learn, OpenCV, numba and mmfeat
     before its first chunk; ``mmfeat score`` starts them while it loads the
     model, so that time overlaps. Returns the thread; join it before
-    scoring (joblib then reuses the started workers).
+    scoring (joblib then reuses the started workers). Each worker ends when
+    this process dies, however it dies.
     """
-    import threading
-
     from joblib import effective_n_jobs
 
     n = effective_n_jobs(n_jobs)
+    parent = os.getpid()
     thread = threading.Thread(
-        target=lambda: Parallel(n_jobs=n_jobs)(delayed(_warm)() for _ in range(n)),
+        target=lambda: Parallel(n_jobs=n_jobs)(
+            delayed(_warm)(parent) for _ in range(n)
+        ),
         daemon=True,
     )
     thread.start()
@@ -391,7 +1039,8 @@ def score_file(
     model : fitted estimator
         See :class:`~mmfeat.scoring.BatchScorer`.
     records : str or path
-        Input ``.csv`` (UTF-8, header row) or ``.parquet``.
+        Input ``.csv`` (UTF-8, header row, distinct column names) or
+        ``.parquet``.
     output : str or path
         Predictions, ``.csv`` or ``.parquet``: the id (or ``row``),
         ``predict`` and ``proba_<class>`` columns, one row per record.
@@ -413,7 +1062,10 @@ def score_file(
         Folder relative image/audio paths are relative to; default the
         records file's folder.
     resume : bool, default=False
-        Continue an interrupted run into the same ``output``.
+        Continue an interrupted run into the same ``output``. The run is
+        refused (nothing is scored) when the records file's content
+        (SHA-256), the model, ``chunk_size``, ``on_error``, ``id_column`` or
+        ``root`` changed since: its finished chunks belong to other input.
     progress : bool, default=False
         Show a progress bar with rows/s on stderr.
     model_id : str, default=None
@@ -425,7 +1077,37 @@ def score_file(
     summary : dict
         ``rows``, ``scored``, ``unscored`` (rows with no prediction),
         ``errors`` (error entries), ``seconds``, ``rows_per_s``, ``output``,
-        ``errors_path``, ``resumed_chunks``.
+        ``errors_path``, ``resumed_chunks``, ``stale_lock`` (the owner of a
+        dead run's lock that was taken over, else None).
+
+    Raises
+    ------
+    ParameterError
+        Before anything is scored: an output (or the error report) that is
+        the records file or each other, also through links; an output
+        folder that is missing or not writable; a resume that does not match
+        the interrupted run.
+    OutputError
+        Another run is writing the same output (its PID and start time are
+        named), or writing failed (disk full, ``ulimit -f``): one line that
+        says what to do; no temporary file is left and an existing output is
+        left as it was.
+    InputError
+        The records file is not a readable table (see :func:`iter_records`).
+
+    Notes
+    -----
+    Safety of the output:
+
+    - one run at a time per output: ``<output>.parts/lock`` holds the
+      owner's PID, host and start time, and a run finding a live owner
+      stops; a dead owner's lock is taken over;
+    - the output and the error report are replaced only after every chunk
+      of the input is present in the parts folder, each through a
+      temporary ``<name>.mmfeat-tmp-<pid>`` that is removed on failure (and,
+      left by a killed run, at the next run);
+    - worker processes end within a fraction of a second when this process
+      dies, even by ``SIGKILL``.
     """
     from tqdm import tqdm
 
@@ -437,10 +1119,17 @@ def score_file(
         errors = os.path.splitext(output)[0] + ".errors.csv"
     errors = os.fspath(errors)
     err_fmt = _format(errors, "errors")
-    if os.path.abspath(errors) == os.path.abspath(output):
-        raise ParameterError("errors and output must be different files")
     if not (isinstance(chunk_size, int) and chunk_size > 0):
         raise ParameterError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    parts = _Parts(output)
+    # every place written is checked before a record is read or scored
+    check_output_paths({"records": records}, {"output": output, "errors": errors})
+    parts_dir = os.path.realpath(parts.dir) + os.sep
+    if os.path.realpath(records).startswith(parts_dir):
+        raise ParameterError(
+            f"records {records!r} is inside {parts.dir!r}, the folder this run "
+            "keeps its finished chunks in and removes at the end; move it"
+        )
     if root is None:
         root = os.path.dirname(os.path.abspath(records))
     scorer = (
@@ -450,27 +1139,98 @@ def score_file(
     )
     text_cols = list(scorer.columns_) + ([id_column] if id_column else [])
     in_fmt = _format(records)
+    _check_table(records, in_fmt)
     id_type = _id_type(records, in_fmt, id_column)
     schema = _arrow_schema(scorer, id_type)
     eschema = _error_schema()
     if model_id is None:
-        import hashlib
-
         model_id = hashlib.sha256(scorer.__getstate__()["_blob"]).hexdigest()
-    stat = os.stat(records)
+    digest, total = _fingerprint(records, in_fmt)
     manifest = {
         "records": os.path.abspath(records),
-        "records_size": stat.st_size,
-        "records_mtime_ns": stat.st_mtime_ns,
+        "records_size": os.stat(records).st_size,
+        "records_sha256": digest,
         "model": model_id,
         "chunk_size": chunk_size,
         "on_error": scorer.on_error,
         "id_column": scorer.id_column,
         "root": os.path.abspath(root),
     }
-    parts = _Parts(output)
-    done = parts.start(manifest, resume=resume)
-    total = count_records(records)
+    with parts.lock:
+        for path in (output, errors):
+            _remove_stale_temporaries(path)
+        try:
+            done = parts.start(manifest, resume=resume)
+        except OSError as exc:
+            if isinstance(exc, MmfeatError):
+                raise
+            raise _output_error(exc, parts.dir) from None
+        try:
+            n_chunks = _score_parts(
+                scorer,
+                records,
+                parts,
+                done,
+                chunk_size,
+                n_jobs,
+                text_cols,
+                total,
+                schema,
+                eschema,
+                progress,
+                tqdm,
+            )
+        except BaseException:
+            if parts.done() == 0:  # nothing to resume: leave nothing behind
+                with contextlib.suppress(OSError):
+                    parts.clear()
+            raise
+        # replace the outputs only with every chunk of this input in hand
+        n_parts = parts.done()
+        if n_parts != n_chunks or not parts.lock.held():
+            raise OutputError(
+                f"{parts.dir} changed while this run was writing it (expected "
+                f"{n_chunks} finished chunk(s), found {n_parts}): another process "
+                f"removed or replaced it. {output} was left as it was; run again",
+                errno=errno.ESTALE,
+            )
+        pred_paths = [parts.pred(i) for i in range(n_parts)]
+        err_paths = [parts.err(i) for i in range(n_parts)]
+        rows = _assemble(pred_paths, schema, output, out_fmt)
+        n_err = _assemble(err_paths, eschema, errors, err_fmt)
+        unscored = _count_null_predictions(pred_paths)
+        with contextlib.suppress(OSError):
+            parts.clear()
+    seconds = time.perf_counter() - t0
+    return {
+        "rows": rows,
+        "scored": rows - unscored,
+        "unscored": unscored,
+        "errors": n_err,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds if seconds > 0 else float("nan"),
+        "output": output,
+        "errors_path": errors,
+        "resumed_chunks": done,
+        "stale_lock": parts.lock.took_over,
+    }
+
+
+def _score_parts(
+    scorer,
+    records,
+    parts,
+    done,
+    chunk_size,
+    n_jobs,
+    text_cols,
+    total,
+    schema,
+    eschema,
+    progress,
+    tqdm,
+):
+    """Score the chunks after ``done`` into ``parts``; return the chunk count."""
     bar = tqdm(
         total=total,
         unit="rows",
@@ -482,12 +1242,14 @@ def score_file(
         dynamic_ncols=True,
     )
     source = os.path.basename(records)
+    seen = [done]
 
     def chunks():
         for i, frame in enumerate(
             iter_records(records, chunk_size, text_columns=text_cols)
         ):
             if i >= done:
+                seen[0] = i + 1
                 yield i, frame
 
     def write(i, predictions, errs):
@@ -506,11 +1268,15 @@ def score_file(
                 bar.update(n)
         else:
             index = []
+            # workers watch this process and end with it (not Dask's workers)
+            parent = None if _dask_active() else os.getpid()
 
             def tasks():
                 for i, frame in chunks():
                     index.append(i)
-                    yield delayed(_score_chunk)(scorer, frame, i * chunk_size, source)
+                    yield delayed(_score_in_worker)(
+                        parent, scorer, frame, i * chunk_size, source
+                    )
 
             results = Parallel(
                 n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs"
@@ -520,25 +1286,7 @@ def score_file(
                 bar.update(n)
     finally:
         bar.close()
-    n_parts = parts.done()
-    pred_paths = [parts.pred(i) for i in range(n_parts)]
-    err_paths = [parts.err(i) for i in range(n_parts)]
-    rows = _assemble(pred_paths, schema, output, out_fmt)
-    n_err = _assemble(err_paths, eschema, errors, err_fmt)
-    unscored = _count_null_predictions(pred_paths)
-    shutil.rmtree(parts.dir)
-    seconds = time.perf_counter() - t0
-    return {
-        "rows": rows,
-        "scored": rows - unscored,
-        "unscored": unscored,
-        "errors": n_err,
-        "seconds": seconds,
-        "rows_per_s": rows / seconds if seconds > 0 else float("nan"),
-        "output": output,
-        "errors_path": errors,
-        "resumed_chunks": done,
-    }
+    return seen[0]
 
 
 def _count_null_predictions(paths):
