@@ -28,6 +28,25 @@ from the file (``numpy.memmap("any/path", mode="w+")`` creates a file) must be
 listed in ``trusted=``. Being a class in numpy or scipy is not enough:
 ``numpy.lib._datasource.DataSource`` deletes a directory named by its
 attributes when it is garbage-collected.
+
+In what order a file is checked
+-------------------------------
+1. Sizes: the file, and every zip member's declared uncompressed size, one
+   by one and in all, must fit ``max_bytes`` (zip members cannot inflate
+   past their declared size: :mod:`zipfile` stops there and fails the CRC).
+2. Types, from ``schema.json`` alone: skops lists the types of a copy of
+   the archive whose data members are empty, so nothing is inflated, and
+   the decision is made from the names; a module that is not already
+   imported is imported only if it belongs to mmfeat, scikit-learn or
+   imbalanced-learn (and is not a test, experimental or ``__main__``
+   module), and only once every name outside those packages has passed.
+3. Data that native code indexes: scipy sparse matrices (indices, index
+   pointers and shape) and scikit-learn decision trees (child and feature
+   indices, which must also point forward, so no loop) are validated from
+   their members before skops builds them.
+4. skops builds the model, and every mmfeat estimator validates its own
+   parameters and fitted state as it is rebuilt
+   (:class:`~mmfeat.exceptions.ModelStateError`).
 """
 
 import contextlib
@@ -38,6 +57,8 @@ import os
 import platform
 import re
 import secrets
+import stat
+import sys
 import warnings
 import zipfile
 from datetime import datetime, timezone
@@ -50,8 +71,12 @@ from mmfeat.exceptions import (
     UntrustedModelError,
 )
 
-__all__ = ["load", "model_metadata", "save"]
+__all__ = ["DEFAULT_MAX_BYTES", "load", "model_metadata", "save"]
 
+#: How much a model file may hold, uncompressed, unless ``max_bytes`` says more
+DEFAULT_MAX_BYTES = 512 * 2**20
+# the metadata member is a small JSON object
+_METADATA_MAX_BYTES = 2**20
 METADATA_MEMBER = "mmfeat-metadata.json"
 _SCHEMA_MEMBER = "schema.json"
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -75,13 +100,23 @@ _ESTIMATOR_PACKAGES = ("mmfeat", "sklearn", "imblearn")
 _ARRAY_PACKAGES = ("numpy", "scipy")
 # skops loaders that build the value from .npy data, not from the named class
 _DATA_LOADERS = frozenset({"DTypeNode", "SparseMatrixNode"})
+# modules of the trusted packages that are never imported to decide trust
+_NO_IMPORT_PARTS = frozenset(
+    {"tests", "conftest", "experimental", "_build_utils", "externals", "benchmarks"}
+)
+# sparse formats whose index arrays are checked before loading
+_SPARSE_FORMATS = ("csr", "csc", "coo")
 # ``__setstate__`` methods read and found to run no code chosen by the state
-# (CNNExtractor's rebuilds its network from a spec of ints and a torchvision
-# name that must be in ``torchvision.models.list_models()``, then copies the
-# arrays in); any other custom ``__setstate__`` must be listed in ``trusted=``
+# (CNNExtractor's checks a spec of ints or a torchvision name that must be in
+# ``torchvision.models.list_models()`` against the stored arrays' shapes on
+# the meta device, which allocates nothing, then builds the network and
+# copies the arrays in); any other custom ``__setstate__`` must be listed in
+# ``trusted=``
 _REVIEWED_SETSTATE = frozenset(
     {
         "sklearn.base.BaseEstimator.__setstate__",
+        # BaseEstimator's, then mmfeat's checks of the fitted state
+        "mmfeat.utils._state.CheckedStateMixin.__setstate__",
         "mmfeat.features.image._cnn.CNNExtractor.__setstate__",
     }
 )
@@ -313,7 +348,9 @@ def _read_metadata(archive, path):
     if METADATA_MEMBER not in archive.namelist():
         return {}
     try:
-        meta = json.loads(archive.read(METADATA_MEMBER))
+        meta = json.loads(
+            _read_member(archive, METADATA_MEMBER, _METADATA_MAX_BYTES, path)
+        )
     except (ValueError, zipfile.BadZipFile) as exc:
         raise InputError(
             f"its {METADATA_MEMBER} member is not valid JSON ({exc})", source=path
@@ -330,7 +367,7 @@ def _read_metadata(archive, path):
 # ---------------------------------------------------------------- load
 
 
-def load(path, trusted=None, allow_pickle=False):
+def load(path, trusted=None, allow_pickle=False, *, max_bytes=DEFAULT_MAX_BYTES):
     """Load a model saved by :func:`save`, refusing types that could run code.
 
     Before anything in the file is imported or built, every type it names
@@ -353,6 +390,10 @@ def load(path, trusted=None, allow_pickle=False):
         Load a pickle/joblib file with :func:`joblib.load`. Unpickling runs
         whatever code the file asks for: only pass ``True`` for files you
         created yourself, and convert them to skops files once.
+    max_bytes : int, default=DEFAULT_MAX_BYTES
+        The most a skops file may hold uncompressed (512 MiB): the file itself,
+        each member's declared size and their sum. Checked before anything is
+        inflated; raise it for a model you know to be larger.
 
     Returns
     -------
@@ -367,8 +408,10 @@ def load(path, trusted=None, allow_pickle=False):
         is a pickle/joblib file and ``allow_pickle`` is false.
     InputError
         If the file is missing, a folder, empty, a corrupt zip archive, a zip
-        archive without ``schema.json``, or cannot be loaded; the error's
-        ``source`` is the path.
+        archive without ``schema.json``, larger than ``max_bytes`` (file or
+        members), holds sparse matrices or trees whose indices point outside
+        them, or cannot be loaded (e.g. an mmfeat estimator whose fitted state
+        does not hold together); the error's ``source`` is the path.
     ParameterError
         If ``trusted`` is not ``None`` or a list of type names, or
         ``allow_pickle`` is not a bool.
@@ -413,33 +456,39 @@ def load(path, trusted=None, allow_pickle=False):
         raise ParameterError(
             f"allow_pickle must be True or False, got {allow_pickle!r}"
         )
-    data = _read_bytes(path)
-    archive = _skops_archive(data, path)
+    max_bytes = _check_max_bytes(max_bytes)
+    data = _read_bytes(path, max_bytes)
+    archive = None if data is None else _skops_archive(data, path)
     if archive is None:
         return _load_pickle(path, allow_pickle)
     with archive:
-        return _load_skops(path, data, archive, extra)
+        _check_sizes(archive, path, max_bytes)
+        return _load_skops(path, data, archive, extra, max_bytes)
 
 
-def _load_skops(path, data, archive, extra):
+def _load_skops(path, data, archive, extra, max_bytes):
     import skops.io as sio
 
     try:
-        schema = json.loads(archive.read(_SCHEMA_MEMBER))
-        untrusted = sio.get_untrusted_types(data=data)
+        schema = json.loads(_read_member(archive, _SCHEMA_MEMBER, max_bytes, path))
+        # the types, from the schema alone: data members left empty
+        untrusted = sio.get_untrusted_types(data=_schema_only(archive, schema))
+    except InputError:
+        raise
     except Exception as exc:  # anything skops or json fails on: a bad file
         raise InputError(
             f"not a valid skops file ({type(exc).__name__}: {exc})", source=path
         ) from None
     metadata = _read_metadata(archive, path)
     uses = _types_in_schema(schema)
-    refused = sorted(
-        name
-        for name in untrusted
-        if name not in extra and not _trusted_by_default(uses.get(name, ()))
-    )
+    pending = [name for name in untrusted if name not in extra]
+    # names alone first: nothing is imported while any name is refused
+    refused = sorted(n for n in pending if not _allowed_by_name(uses.get(n, ())))
+    if not refused:
+        refused = sorted(n for n in pending if not _trusted_by_default(uses[n]))
     if refused:
         raise UntrustedModelError(_untrusted_message(path, refused))
+    _check_native_data(archive, schema, path, max_bytes)
     try:
         model = sio.loads(data, trusted=list(untrusted))
     except ImportError:
@@ -541,18 +590,264 @@ def _check_trusted(trusted):
     return frozenset(names)
 
 
-def _read_bytes(path):
+def _check_max_bytes(max_bytes):
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ParameterError(
+            f"max_bytes must be a positive number of bytes, got {max_bytes!r}"
+        )
+    return max_bytes
+
+
+def _too_big(what, size, max_bytes):
+    return (
+        f"{what} is {size:,} bytes, over max_bytes={max_bytes:,} "
+        f"({max_bytes / 2**20:.0f} MiB); if you trust the file, pass a larger "
+        "max_bytes"
+    )
+
+
+def _read_bytes(path, max_bytes):
+    """The file's bytes, at most ``max_bytes``; None for a larger non-zip file.
+
+    A larger zip archive is refused here; a larger file of another kind can
+    only be a pickle, which :func:`_load_pickle` refuses or hands to joblib.
+    """
     try:
-        data = path.read_bytes()
+        st = path.stat()
     except FileNotFoundError:
         raise InputError("no such file", source=path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, not a model file", source=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc})", source=path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a folder, not a model file", source=path)
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO would block forever and /dev/zero never ends
+        raise InputError("not a regular file (a pipe, socket or device)", source=path)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise InputError(f"cannot read it ({exc})", source=path) from None
     if not data:
         raise InputError("empty file (0 bytes)", source=path)
+    if len(data) > max_bytes:
+        if data[:4] in _ZIP_MAGIC:
+            raise InputError(
+                _too_big("the file", max(st.st_size, len(data)), max_bytes),
+                source=path,
+            )
+        return None
     return data
+
+
+def _check_sizes(archive, path, max_bytes):
+    """Each member's declared size, and their sum, within ``max_bytes``."""
+    total = 0
+    for info in archive.infolist():
+        if info.file_size > max_bytes:
+            raise InputError(
+                _too_big(
+                    f"member {info.filename!r} (uncompressed)",
+                    info.file_size,
+                    max_bytes,
+                ),
+                source=path,
+            )
+        total += info.file_size
+    if total > max_bytes:
+        raise InputError(
+            _too_big(
+                f"its {len(archive.infolist())} members (uncompressed)",
+                total,
+                max_bytes,
+            ),
+            source=path,
+        )
+
+
+def _read_member(archive, name, limit, path):
+    """A member's bytes, refused when its declared size is over ``limit``.
+
+    :mod:`zipfile` never returns more than the declared size (it fails the
+    CRC of a member that inflates further), so this bounds memory too.
+    """
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise InputError(f"the member {name!r} is missing", source=path) from None
+    if info.file_size > limit:
+        raise InputError(
+            _too_big(f"member {name!r} (uncompressed)", info.file_size, limit),
+            source=path,
+        )
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise InputError(
+            f"its member {name!r} is corrupt ({type(exc).__name__}: {exc})",
+            source=path,
+        ) from None
+
+
+def _schema_only(archive, schema):
+    """A copy of the archive with its schema and every other member empty.
+
+    skops lists a file's types by building its node tree, which reads (and
+    inflates) every array member; on this copy it reads nothing.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as copy:
+        copy.writestr(_SCHEMA_MEMBER, json.dumps(schema))
+        for name in archive.namelist():
+            if name != _SCHEMA_MEMBER:
+                copy.writestr(name, b"")
+    return out.getvalue()
+
+
+def _nodes(schema, loader):
+    """Every schema node that skops builds with ``loader``."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if node.get("__loader__") == loader:
+                yield node
+            stack.extend(node.values())
+
+
+def _check_native_data(archive, schema, path, max_bytes):
+    """Sparse matrices and trees: indices within bounds before skops builds them.
+
+    skops trusts both by default, and scipy's and scikit-learn's compiled
+    code index memory with them unchecked (a CSR column index of 2**31 is
+    a segmentation fault in ``predict``).
+    """
+    for node in _nodes(schema, "SparseMatrixNode"):
+        name = node.get("file")
+        if not isinstance(name, str):
+            raise InputError("a sparse matrix node names no data member", source=path)
+        reason = _sparse_problem(_read_member(archive, name, max_bytes, path))
+        if reason:
+            raise InputError(f"sparse matrix {name!r}: {reason}", source=path)
+    for node in _nodes(schema, "TreeNode"):
+        reason = _tree_problem(node, archive, path, max_bytes)
+        if reason:
+            raise InputError(f"decision tree: {reason}", source=path)
+
+
+def _sparse_problem(data):
+    """Why the ``.npz`` of a scipy sparse matrix is unsafe, or None."""
+    import numpy as np
+
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # not an npz, object arrays, ...
+        return f"unreadable ({type(exc).__name__}: {exc})"
+    fmt = arrays.get("format")
+    fmt = fmt.item() if isinstance(fmt, np.ndarray) and fmt.ndim == 0 else fmt
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode("ascii", "replace")
+    if fmt not in _SPARSE_FORMATS:
+        return (
+            f"format {fmt!r} is not checked (only {', '.join(_SPARSE_FORMATS)} "
+            "are); convert it with .tocsr() before saving"
+        )
+    shape = arrays.get("shape")
+    if (
+        not isinstance(shape, np.ndarray)
+        or shape.shape != (2,)
+        or shape.dtype.kind not in "iu"
+        or (shape < 0).any()
+        or (shape >= 2**62).any()
+    ):
+        return f"bad shape {shape!r}"
+    n_rows, n_cols = (int(v) for v in shape)
+    data_ = arrays.get("data")
+    if not isinstance(data_, np.ndarray) or data_.ndim != 1:
+        return "no 1-D data array"
+    if fmt == "coo":
+        row, col = arrays.get("row"), arrays.get("col")
+        if row is None or col is None:  # scipy >= 1.13 writes "coords"
+            coords = arrays.get("coords")
+            if not isinstance(coords, np.ndarray) or coords.ndim != 2:
+                return "no row/column indices"
+            row, col = coords
+        return _index_problem("row", row, len(data_), n_rows) or _index_problem(
+            "column", col, len(data_), n_cols
+        )
+    major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
+    indptr, indices = arrays.get("indptr"), arrays.get("indices")
+    if not (
+        isinstance(indptr, np.ndarray)
+        and indptr.ndim == 1
+        and indptr.dtype.kind in "iu"
+        and len(indptr) == major + 1
+    ):
+        return f"indptr must hold {major + 1} integers"
+    if indptr[0] != 0 or (np.diff(indptr) < 0).any() or indptr[-1] != len(data_):
+        return "indptr must rise from 0 to the number of stored values"
+    return _index_problem("index", indices, len(data_), minor)
+
+
+def _index_problem(what, idx, n, bound):
+    import numpy as np
+
+    if not (isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype.kind in "iu"):
+        return f"{what} indices are not a 1-D integer array"
+    if len(idx) != n:
+        return f"{len(idx)} {what} indices for {n} stored values"
+    if n and (idx.min() < 0 or idx.max() >= bound):
+        return f"{what} indices outside [0, {bound})"
+    return None
+
+
+def _tree_problem(node, archive, path, max_bytes):
+    """Why a skops ``TreeNode`` (scikit-learn's ``Tree``) is unsafe, or None.
+
+    Child indices must point forward inside the node array (a tree cannot
+    loop) and internal nodes must split on an existing feature.
+    """
+    import numpy as np
+
+    content = node.get("content")
+    try:  # Tree(n_features, n_classes, n_outputs), as skops records it
+        n_features = int(
+            json.loads(node["__reduce__"]["args"]["content"][0]["content"])
+        )
+    except Exception:
+        return "no number of features"
+    state = content.get("content") if isinstance(content, dict) else None
+    nodes = state.get("nodes") if isinstance(state, dict) else None
+    name = nodes.get("file") if isinstance(nodes, dict) else None
+    if not isinstance(name, str):
+        return "no node array"
+    try:
+        arr = np.load(
+            io.BytesIO(_read_member(archive, name, max_bytes, path)),
+            allow_pickle=False,
+        )
+    except InputError:
+        raise
+    except Exception as exc:
+        return f"unreadable node array ({type(exc).__name__}: {exc})"
+    fields = arr.dtype.names or ()
+    if arr.ndim != 1 or not {"left_child", "right_child", "feature"} <= set(fields):
+        return "the node array lacks left_child / right_child / feature"
+    n = len(arr)
+    pos = np.arange(n)
+    left, right, feature = arr["left_child"], arr["right_child"], arr["feature"]
+    leaf = (left == -1) & (right == -1)
+    inner = ~leaf
+    if ((left[inner] <= pos[inner]) | (left[inner] >= n)).any() or (
+        (right[inner] <= pos[inner]) | (right[inner] >= n)
+    ).any():
+        return "child indices must point forward inside the tree"
+    if inner.any() and (feature[inner].min() < 0 or feature[inner].max() >= n_features):
+        return "a split on a feature that does not exist"
+    return None
 
 
 def _skops_archive(data, path):
@@ -606,6 +901,22 @@ def _types_in_schema(schema):
     return uses
 
 
+def _allowed_by_name(uses):
+    """Whether the names and loaders alone allow the type (nothing imported)."""
+    return bool(uses) and all(_name_is_allowed(*use) for use in uses)
+
+
+def _name_is_allowed(module, name, loader):
+    if not _plain_name(module, name):
+        return False
+    if _in_packages(module, _ESTIMATOR_PACKAGES):
+        return loader == "ObjectNode" and not (
+            _NO_IMPORT_PARTS & set(module.split("."))
+        )
+    # skops builds these from the .npy/.npz data, whatever the class named
+    return _in_packages(module, _ARRAY_PACKAGES) and loader in _DATA_LOADERS
+
+
 def _trusted_by_default(uses):
     return bool(uses) and all(_use_is_safe(*use) for use in uses)
 
@@ -615,36 +926,40 @@ def _in_packages(module, packages):
 
 
 def _use_is_safe(module, name, loader):
-    if _in_packages(module, _ESTIMATOR_PACKAGES):
-        if loader != "ObjectNode":
-            return False
-    elif _in_packages(module, _ARRAY_PACKAGES):
-        if loader not in _DATA_LOADERS:
-            return False
-    else:
+    if not _name_is_allowed(module, name, loader):
         return False
+    if loader in _DATA_LOADERS:
+        return True
     cls = _resolve(module, name)
-    if not isinstance(cls, type):
-        return False
-    return loader in _DATA_LOADERS or _rebuilt_without_code(cls)
+    return isinstance(cls, type) and _rebuilt_without_code(cls)
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+def _plain_name(module, name):
+    """Dotted identifiers, none a dunder (``__main__`` runs on import)."""
+    parts = module.split(".")
+    return (
+        all(_IDENTIFIER.match(p) and not p.startswith("__") for p in parts)
+        and bool(_IDENTIFIER.match(name))
+        and not name.startswith("__")
+    )
+
+
 def _resolve(module, name):
     """``getattr(import_module(module), name)``, as skops does, or None.
 
-    Modules named ``__main__`` or other dunder names are not imported
-    (``python -m`` entry points run on import).
+    Only called for modules of mmfeat, scikit-learn and imbalanced-learn
+    (:func:`_name_is_allowed`), once every other name has been cleared.
     """
-    parts = module.split(".")
-    if not all(_IDENTIFIER.match(p) and not p.startswith("__") for p in parts):
+    if not _plain_name(module, name):
         return None
-    if not _IDENTIFIER.match(name) or name.startswith("__"):
-        return None
+    loaded = sys.modules.get(module)
     try:
-        return getattr(importlib.import_module(module), name, None)
+        if loaded is None:
+            loaded = importlib.import_module(module)
+        return getattr(loaded, name, None)
     except Exception:  # a module that fails to import is not trusted
         return None
 

@@ -5,8 +5,10 @@ caller can catch them all at once. Parameter problems are also ``ValueError``
 (as scikit-learn's ``InvalidParameterError`` is), and bad input items raise
 :class:`InputError`, which says which row, which source and why. A model file
 that :func:`mmfeat.load` will not open without being told to raises
-:class:`UntrustedModelError`; one saved with other package versions warns with
-:class:`ModelVersionWarning`.
+:class:`UntrustedModelError`; one whose fitted state does not hold together
+(edited arrays, sizes that disagree with the parameters) raises
+:class:`ModelStateError` while it is rebuilt; one saved with other package
+versions warns with :class:`ModelVersionWarning`.
 """
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "InputError",
     "DataNotFoundError",
     "UntrustedModelError",
+    "ModelStateError",
     "ModelVersionWarning",
 ]
 
@@ -96,6 +99,18 @@ class UntrustedModelError(MmfeatError, ValueError):
     run: for a skops file holding types outside mmfeat's default trust (the
     message lists them all and says how to trust them), and for a pickle or
     joblib file unless ``allow_pickle=True``.
+    """
+
+
+class ModelStateError(MmfeatError, ValueError):
+    """A loaded or unpickled estimator's fitted state is not self-consistent.
+
+    Raised while an mmfeat estimator is rebuilt from a file (skops, pickle or
+    joblib), before it can be used: an array of the wrong shape or dtype, a
+    size that disagrees with the parameters, a value out of range. Such a
+    file was edited or corrupted; the numba kernels would otherwise read or
+    write out of bounds. The message names the estimator, the attribute and
+    what was expected.
     """
 
 

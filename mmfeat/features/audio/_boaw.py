@@ -6,6 +6,7 @@ from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.features._bow import (
+    check_bow_state,
     check_levels,
     learn_codebook,
     median_nearest,
@@ -23,11 +24,12 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
+from mmfeat.utils._state import CheckedStateMixin, check_array_arg, state_error
 
 __all__ = ["BoAWExtractor"]
 
 
-class BoAWExtractor(TransformerMixin, BaseEstimator):
+class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Bag of audio words: a histogram of MFCC-frame "words" per clip.
 
     1. frames: the ``frontend`` (an :class:`MFCCExtractor`, used with
@@ -163,6 +165,17 @@ class BoAWExtractor(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+
+    def _check_fitted_state(self):
+        dim = getattr(self.frontend_, "n_features_out_", None)
+        check_bow_state(self, two_d=False, dim=dim, soft=self.encoding == "soft")
+        d = self.codebook_.shape[1]
+        for name in ("mean_", "scale_"):
+            check_array_arg(
+                getattr(self, name), name, shape=(d,), finite=True, owner=self
+            )
+        if (self.scale_ <= 0).any():
+            raise state_error(self, "scale_ holds values <= 0")
 
     def _frames(self, X):
         frames = self.frontend_.transform(X)

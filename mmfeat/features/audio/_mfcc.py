@@ -5,7 +5,7 @@ import math
 import numpy as np
 import scipy.fft
 from scipy.signal import get_window
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.features.audio._mfcc_kernels import (
@@ -29,6 +29,7 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
+from mmfeat.utils._state import CheckedStateMixin, state_error
 
 __all__ = ["MFCCExtractor", "mel_filterbank"]
 
@@ -199,7 +200,7 @@ def _parse_pooling(pooling):
     return np.array(codes, dtype=np.int64), np.array(qs, dtype=np.float64), names
 
 
-class MFCCExtractor(TransformerMixin, BaseEstimator):
+class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Mel-frequency cepstral coefficients of each clip, pooled over time.
 
     Computes what ``librosa.feature.mfcc`` computes, per clip and in one
@@ -314,15 +315,16 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
     _mmfeat_input = "audio"
 
     _parameter_constraints = {
-        "sr": [Interval(Integral, 1, None, closed="left")],
-        "n_mfcc": [Interval(Integral, 1, None, closed="left")],
-        "n_fft": [Interval(Integral, 2, None, closed="left")],
+        # upper bounds keep the tables a model file can ask for small
+        "sr": [Interval(Integral, 1, 768_000, closed="both")],
+        "n_mfcc": [Interval(Integral, 1, 1024, closed="both")],
+        "n_fft": [Interval(Integral, 2, 1 << 16, closed="both")],
         "hop_length": [Interval(Integral, 1, None, closed="left"), None],
         "win_length": [Interval(Integral, 1, None, closed="left"), None],
         "window": [str, tuple],
         "center": ["boolean"],
         "power": [Interval(Real, 0, None, closed="neither")],
-        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "n_mels": [Interval(Integral, 1, 1024, closed="both")],
         "fmin": [Interval(Real, 0, None, closed="left")],
         "fmax": [Interval(Real, 0, None, closed="neither"), None],
         "htk": ["boolean"],
@@ -332,7 +334,7 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
         "lifter": [Interval(Real, 0, None, closed="left")],
         "top_db": [Interval(Real, 0, None, closed="left"), None],
         "deltas": [Interval(Integral, 0, 2, closed="both")],
-        "delta_width": [Interval(Integral, 3, None, closed="left")],
+        "delta_width": [Interval(Integral, 3, 101, closed="both")],
         "cmvn": [StrOptions({"mean", "meanvar"}), None],
         "pooling": [list, tuple, str, None],
         "on_error": [StrOptions({"raise", "missing"})],
@@ -469,6 +471,33 @@ class MFCCExtractor(TransformerMixin, BaseEstimator):
         self.n_features_in_ = 1
         self.errors_ = []
         return self
+
+    def _check_fitted_state(self):
+        # MFCCs learn nothing from data: every table follows from the
+        # parameters, so rebuild them and hold the stored ones to the same
+        # shapes; the derived private tables are taken from the rebuild
+        ref = clone(self).fit()
+        for name in ("window_", "mel_basis_", "dct_"):
+            mine, want = getattr(self, name), getattr(ref, name)
+            if not (
+                isinstance(mine, np.ndarray)
+                and mine.shape == want.shape
+                and mine.dtype == want.dtype
+            ):
+                raise state_error(
+                    self,
+                    f"{name} should be a {want.dtype} array of shape {want.shape} "
+                    "for these parameters",
+                )
+        for name in ("hop_length_", "n_features_out_"):
+            if getattr(self, name) != getattr(ref, name):
+                raise state_error(
+                    self,
+                    f"{name}={getattr(self, name)!r} but the parameters give "
+                    f"{getattr(ref, name)!r}",
+                )
+        self._stats, self._qs, self._stat_names = ref._stats, ref._qs, ref._stat_names
+        self._tables = ref._tables
 
     # ------------------------------------------------------------------
     def _read(self, item):

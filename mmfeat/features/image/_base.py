@@ -7,6 +7,7 @@ from mmfeat.exceptions import InputError
 from mmfeat.io._images import read_image
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
+from mmfeat.utils._state import CheckedStateMixin
 
 __all__ = ["BaseImageExtractor", "numeric_stack"]
 
@@ -41,7 +42,7 @@ def numeric_stack(X, *, mode, size, min_size=None):
     return stack
 
 
-class BaseImageExtractor(TransformerMixin, BaseEstimator):
+class BaseImageExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Base of extractors whose ``X`` is a column of images."""
 
     _mmfeat_input = "image"

@@ -23,7 +23,9 @@ import numpy as np
 from numba import njit, prange
 from threadpoolctl import threadpool_limits
 
+from mmfeat.exceptions import ModelStateError
 from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
+from mmfeat.utils._state import check_array_arg
 
 __all__ = [
     "HARD",
@@ -37,6 +39,10 @@ __all__ = [
 
 HARD, SOFT, VLAD = 0, 1, 2
 _CHUNK = 128
+# the finest pyramid grid (64x64 cells) and the widest output row the
+# wrapper lets the kernels write; a model file cannot ask for more
+MAX_PYRAMID_GRID = 64
+MAX_ENCODING_WIDTH = 1 << 26
 
 
 def pyramid_cells(levels, *, two_d=True):
@@ -238,6 +244,38 @@ def _pool(
                     row[f] *= inv
 
 
+def check_bow_arrays(desc, offsets, pos, codebook, cells, method=HARD):
+    """Check the arrays of :func:`_bow_encode` as its kernels index them."""
+    check_array_arg(codebook, "codebook", ndim=2, finite=True)
+    n_words, dim = codebook.shape
+    if n_words < 1 or dim < 1:
+        raise ModelStateError(f"codebook has shape {codebook.shape}: no words")
+    check_array_arg(cells, "cells", ndim=2, shape=(None, 2), dtype=np.int64)
+    if len(cells) < 1 or cells.min() < 1 or cells.max() > MAX_PYRAMID_GRID:
+        raise ModelStateError(
+            "pyramid cells must be grids of 1 to "
+            f"{MAX_PYRAMID_GRID} rows and columns; got {cells.tolist()}"
+        )
+    if method not in (HARD, SOFT, VLAD):
+        raise ModelStateError(f"unknown encoding method {method!r}")
+    check_array_arg(desc, "desc", ndim=2, shape=(None, dim), dtype=np.float32)
+    n = desc.shape[0]
+    check_array_arg(offsets, "offsets", ndim=1, dtype=np.int64)
+    if (
+        len(offsets) < 1
+        or offsets[0] != 0
+        or offsets[-1] != n
+        or (np.diff(offsets) < 0).any()
+    ):
+        raise ModelStateError(
+            f"offsets must rise from 0 to the {n} descriptors; got "
+            f"{offsets[:5].tolist()}..."
+        )
+    check_array_arg(pos, "pos", shape=(n, 2), dtype=np.float64)
+    if n and not (np.isfinite(pos).all() and pos.min() >= 0.0 and pos.max() <= 1.0):
+        raise ModelStateError("descriptor positions must be finite, in [0, 1]")
+
+
 def _bow_encode(
     desc,
     offsets,
@@ -259,14 +297,31 @@ def _bow_encode(
     C-contiguous, ``offsets`` int64 (n_items + 1), ``pos`` float64 (N, 2),
     ``codebook`` float32 (K, D), ``cells`` from :func:`pyramid_cells`.
     Returns ``out`` of shape (n_items, n_cells * K [* D for VLAD]).
+
+    Every size and index the kernels use is checked here first (they do no
+    bounds checks): a bad array raises :class:`~mmfeat.exceptions.ModelStateError`.
     """
+    check_bow_arrays(desc, offsets, pos, codebook, cells, method)
     n_items = offsets.shape[0] - 1
     n_words, dim = codebook.shape
     n_cells = int((cells[:, 0] * cells[:, 1]).sum())
     width = n_cells * n_words * (dim if method == VLAD else 1)
+    if width > MAX_ENCODING_WIDTH:
+        raise ModelStateError(
+            f"a bag-of-words encoding of {width} values per item (over "
+            f"{MAX_ENCODING_WIDTH}): fewer words or pyramid cells"
+        )
     if out is None:
         out = np.empty((n_items, width), dtype=np.float64)
+    else:
+        check_array_arg(out, "out", shape=(n_items, width), dtype=np.float64)
     nn = 1 if method != SOFT else int(n_neighbors)
+    if not 1 <= nn <= n_words:
+        raise ModelStateError(
+            f"n_neighbors={n_neighbors} must be between 1 and the {n_words} words"
+        )
+    if not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise ModelStateError(f"bandwidth must be positive and finite; got {bandwidth}")
     words = np.empty((desc.shape[0], nn), dtype=np.int64)
     weights = np.empty((desc.shape[0], nn), dtype=np.float64)
     codebook = np.ascontiguousarray(codebook, dtype=np.float32)

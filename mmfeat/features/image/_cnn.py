@@ -52,6 +52,7 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
+from mmfeat.utils._state import state_error
 
 __all__ = ["CNNExtractor"]
 
@@ -74,6 +75,12 @@ _TOKEN_MAPS = ("swin", "maxvit", "vit")  # "features" there is not (N, C, H, W)
 
 _SIMPLE_WIDTH = 32
 _SIMPLE_EMBED = 256
+# what a model file may ask for: image sides, pixels in one batch, the
+# built-in network's width and embedding, and parameters in any network
+_MAX_SIDE = 8192
+_MAX_BATCH_PIXELS = 1 << 28
+_MAX_SIMPLE = 4096
+_MAX_PARAMETERS = 1 << 30
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 
 
@@ -238,13 +245,16 @@ def _size_pair(value, name="image_size"):
         isinstance(value, (tuple, list))
         and len(value) == 2
         and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+            isinstance(v, (int, np.integer))
+            and not isinstance(v, bool)
+            and 1 <= v <= _MAX_SIDE
             for v in value
         )
     )
     if not ok:
         raise ParameterError(
-            f"{name} must be a (height, width) pair of positive integers; got {value!r}"
+            f"{name} must be a (height, width) pair of integers from 1 to "
+            f"{_MAX_SIDE}; got {value!r}"
         )
     return int(value[0]), int(value[1])
 
@@ -1212,6 +1222,7 @@ class CNNExtractor(BaseImageExtractor):
     def __setstate__(self, state):
         state = dict(state)
         arrays = state.pop("_module_state_", None)
+        # CheckedStateMixin: parameters and the plain fitted state first
         super().__setstate__(state)
         if arrays is None:
             return
@@ -1222,10 +1233,89 @@ class CNNExtractor(BaseImageExtractor):
                 f"this pickled CNNExtractor holds a torch network. {exc}",
                 name="torch",
             ) from exc
+        self._check_network_state(arrays, torch)
         module = self._rebuild(self._spec_, torch)
         # load_state_dict copies into the new module's (fp32, CPU) tensors
         module.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
+        if self.layer_ and self.layer_ not in dict(module.named_modules()):
+            raise state_error(self, f"layer_={self.layer_!r} is not in the network")
         self.module_ = module.eval()
+
+    def _check_fitted_state(self):
+        h, w = _size_pair(self.image_size)
+        if self.batch_size * h * w > _MAX_BATCH_PIXELS:
+            raise state_error(
+                self,
+                f"batch_size={self.batch_size} images of {h}x{w} exceed "
+                f"{_MAX_BATCH_PIXELS} pixels per batch",
+            )
+        spec = self._spec_
+        if not isinstance(spec, dict) or spec.get("kind") not in (
+            "simple",
+            "torchvision",
+            "module",
+        ):
+            raise state_error(self, f"_spec_={spec!r} is not a network description")
+        if spec["kind"] == "simple":
+            for key in ("width", "embed_dim"):
+                v = spec.get(key)
+                if not (
+                    isinstance(v, int)
+                    and not isinstance(v, bool)
+                    and 1 <= v <= _MAX_SIMPLE
+                ):
+                    raise state_error(
+                        self,
+                        f"_spec_[{key!r}]={v!r} is not an integer in "
+                        f"[1, {_MAX_SIMPLE}]",
+                    )
+            if spec.get("pooling") not in ("avg", "max", "avg+max"):
+                raise state_error(self, f"_spec_ pooling {spec.get('pooling')!r}")
+        elif spec["kind"] == "torchvision" and not isinstance(spec.get("name"), str):
+            raise state_error(self, f"_spec_ names no torchvision model: {spec!r}")
+        if not isinstance(self.layer_, str):
+            raise state_error(self, f"layer_={self.layer_!r} is not a layer name")
+        n = self.n_features_out_
+        if not (isinstance(n, (int, np.integer)) and 1 <= n <= 1 << 24):
+            raise state_error(self, f"n_features_out_={n!r}")
+
+    def _check_network_state(self, arrays, torch):
+        """The stored weights against the network the spec describes.
+
+        The network is first built on PyTorch's ``meta`` device, which
+        allocates nothing, so a spec asking for a huge network costs only
+        its shapes; every stored array must then match a parameter or
+        buffer of the same name and shape, and nothing may be missing.
+        """
+        if not isinstance(arrays, dict) or not all(
+            isinstance(k, str) and isinstance(a, np.ndarray) and a.dtype.kind in "fiub"
+            for k, a in arrays.items()
+        ):
+            raise state_error(
+                self, "the stored network weights are not named numeric arrays"
+            )
+        stored = {k: tuple(a.shape) for k, a in arrays.items()}
+        if sum(int(np.prod(s)) for s in stored.values()) > _MAX_PARAMETERS:
+            raise state_error(self, f"over {_MAX_PARAMETERS} stored weights")
+        if self._spec_["kind"] == "module":
+            return  # the user's own module, held (and trusted) as a parameter
+        with torch.device("meta"):
+            ref = self._rebuild(self._spec_, torch)
+        want = {k: tuple(t.shape) for k, t in ref.state_dict().items()}
+        if want != stored:
+            extra = sorted(set(stored) - set(want))[:3]
+            missing = sorted(set(want) - set(stored))[:3]
+            shapes = [
+                f"{k} {stored[k]} (expected {want[k]})"
+                for k in want
+                if k in stored and stored[k] != want[k]
+            ][:3]
+            raise state_error(
+                self,
+                "the stored weights do not fit the network its spec describes "
+                f"({self._spec_}): unexpected {extra}, missing {missing}, "
+                f"wrong shapes {shapes}",
+            )
 
     @classmethod
     def get_test_params(cls):

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from mmfeat.exceptions import ParameterError
 from mmfeat.features.image._base import BaseImageExtractor
 from mmfeat.features.image._color_kernels import _hsv_histograms
 from mmfeat.io._images import read_image
@@ -12,8 +13,34 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
+from mmfeat.utils._state import state_error
 
 __all__ = ["ColorHistogramExtractor"]
+
+# at most this many bins per channel and in all (a 1M-bin histogram of
+# float64 is already 8 MB per image)
+_MAX_BINS = 256
+_MAX_TOTAL_BINS = 1 << 20
+
+
+def _check_bins(bins):
+    """``bins`` as three ints in [1, 256] with at most 2**20 bins in all."""
+    try:
+        bins = tuple(bins)
+    except TypeError:
+        bins = (bins,)
+    ok = len(bins) == 3 and all(
+        isinstance(b, (int, np.integer))
+        and not isinstance(b, bool)
+        and 1 <= b <= _MAX_BINS
+        for b in bins
+    )
+    if not ok or int(np.prod(bins)) > _MAX_TOTAL_BINS:
+        raise ParameterError(
+            "bins must be three integers (hue, saturation, value) between 1 and "
+            f"{_MAX_BINS}, with at most {_MAX_TOTAL_BINS} bins in all; got {bins!r}"
+        )
+    return tuple(int(b) for b in bins)
 
 
 class ColorHistogramExtractor(BaseImageExtractor):
@@ -115,29 +142,38 @@ class ColorHistogramExtractor(BaseImageExtractor):
         self : ColorHistogramExtractor
             The fitted extractor.
         """
-        from mmfeat.exceptions import ParameterError
-
-        bins = tuple(self.bins)
-        if len(bins) != 3 or not all(
-            isinstance(b, (int, np.integer)) and b >= 1 for b in bins
-        ):
-            raise ParameterError(
-                f"bins must be three positive integers (hue, saturation, value); "
-                f"got {self.bins!r}"
-            )
+        bins = _check_bins(self.bins)
         self.n_features_out_ = int(np.prod(bins))
         self.n_features_in_ = 1
         self.errors_ = []
         return self
 
+    def _check_fitted_state(self):
+        want = int(np.prod(_check_bins(self.bins)))
+        if self.n_features_out_ != want:
+            raise state_error(
+                self,
+                f"n_features_out_={self.n_features_out_!r} but bins={self.bins!r} "
+                f"give {want} bins",
+            )
+
     def _read(self, item):
         return read_image(item, **self._read_options("rgb")).reshape(-1, 3)
 
     def _encode(self, pixels):
-        hb, sb, vb = (int(b) for b in self.bins)
+        # the kernel writes h*s*v bins: size the buffer from the checked bins
+        hb, sb, vb = _check_bins(self.bins)
+        if hb * sb * vb != self.n_features_out_:
+            raise state_error(
+                self,
+                f"n_features_out_={self.n_features_out_} but bins={self.bins!r} "
+                f"give {hb * sb * vb} bins",
+            )
+        if any(p.ndim != 2 or p.shape[1] != 3 for p in pixels):
+            raise ParameterError("colour histograms need (n_pixels, 3) RGB arrays")
         offsets = np.zeros(len(pixels) + 1, dtype=np.int64)
         np.cumsum([len(p) for p in pixels], out=offsets[1:])
-        hist = np.empty((len(pixels), self.n_features_out_))
+        hist = np.empty((len(pixels), hb * sb * vb))
         with numba_threads(self.n_jobs):
             _hsv_histograms(np.concatenate(pixels), offsets, hb, sb, vb, hist)
         return np.sqrt(hist) if self.power_norm else hist

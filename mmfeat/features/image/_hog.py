@@ -20,6 +20,7 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
+from mmfeat.utils._state import check_int_arg, state_error
 
 __all__ = ["HOGExtractor", "hog_visualization"]
 
@@ -43,6 +44,10 @@ def _denominator(dtype):
     if dtype.kind in "ui":
         return float(np.iinfo(dtype).max)
     return 1.0
+
+
+# the largest image side HOG accepts (a model file cannot ask for more)
+_MAX_SIDE = 1 << 15
 
 
 def _hog_size(image_shape, ppc, cpb, orientations):
@@ -226,6 +231,33 @@ class HOGExtractor(BaseImageExtractor):
         self.errors_ = []
         return self
 
+    def _check_fitted_state(self):
+        ppc = _pair(self.pixels_per_cell, "pixels_per_cell")
+        cpb = _pair(self.cells_per_block, "cells_per_block")
+        shape = self.image_shape_
+        min_size = self._min_size()
+        if not (
+            isinstance(shape, tuple)
+            and len(shape) == 2
+            and all(
+                isinstance(s, (int, np.integer)) and lo <= s <= _MAX_SIDE
+                for s, lo in zip(shape, min_size)
+            )
+        ):
+            raise state_error(
+                self,
+                f"image_shape_={shape!r} is not a (height, width) pair between "
+                f"{min_size} and {_MAX_SIDE} pixels",
+            )
+        want = _hog_size(shape, ppc, cpb, self.orientations)[2]
+        if self.n_features_out_ != want:
+            raise state_error(
+                self,
+                f"n_features_out_={self.n_features_out_!r} but image_shape_="
+                f"{shape}, pixels_per_cell={ppc}, cells_per_block={cpb} and "
+                f"orientations={self.orientations} give {want}",
+            )
+
     def _first_shape(self, X, min_size):
         stack = numeric_stack(X, mode=self.mode, size=None, min_size=min_size)
         if stack is not None and len(stack):
@@ -257,10 +289,31 @@ class HOGExtractor(BaseImageExtractor):
         return img
 
     def _encode(self, stack):
-        thr, cos_b, sin_b = bin_boundaries(self.orientations)
-        out = np.empty((stack.shape[0], self.n_features_out_), dtype=np.float64)
+        # sizes come from the validated parameters and the images themselves,
+        # never from fitted state alone: the kernel writes exactly this many
+        orientations = check_int_arg(
+            self.orientations, "orientations", low=1, high=3600, owner=self
+        )
         ppc = _pair(self.pixels_per_cell, "pixels_per_cell")
         cpb = _pair(self.cells_per_block, "cells_per_block")
+        if (
+            stack.ndim != 4
+            or stack.shape[1] < ppc[0] * cpb[0]
+            or stack.shape[2] < ppc[1] * cpb[1]
+        ):
+            raise ParameterError(
+                f"HOG needs a stack of images of at least {ppc[0] * cpb[0]}x"
+                f"{ppc[1] * cpb[1]} pixels; got an array of shape {stack.shape}"
+            )
+        width = _hog_size(stack.shape[1:3], ppc, cpb, orientations)[2]
+        if width != self.n_features_out_:
+            raise state_error(
+                self,
+                f"n_features_out_={self.n_features_out_} but images of "
+                f"{stack.shape[1]}x{stack.shape[2]} give {width} HOG features",
+            )
+        thr, cos_b, sin_b = bin_boundaries(orientations)
+        out = np.empty((stack.shape[0], width), dtype=np.float64)
         with numba_threads(self.n_jobs):
             _hog_batch(
                 np.ascontiguousarray(stack),

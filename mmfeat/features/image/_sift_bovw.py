@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.features._bow import (
+    check_bow_state,
     check_levels,
     learn_codebook,
     median_nearest,
@@ -357,6 +358,16 @@ class SIFTBoVWExtractor(BaseImageExtractor):
             raise ParameterError(
                 f"sizes must be positive patch widths; got {self.sizes!r}"
             )
+
+    def _check_fitted_state(self):
+        self._check_params()
+        check_bow_state(
+            self,
+            two_d=True,
+            dim=128,
+            soft=self.encoding == "soft",
+            per_word=128 if self.encoding == "vlad" else 1,
+        )
 
     # -- fit / transform ---------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
