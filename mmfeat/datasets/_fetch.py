@@ -7,21 +7,45 @@ that try to write outside it. :func:`fetch_fsdd` then checks the extracted
 recordings against a pinned content digest (GitHub's generated archives are
 not byte-stable, their content is) and moves them into
 ``<data_home>/fsdd/recordings``.
+
+Everything that comes from the network or from an archive is bounded, so a
+hostile server or archive costs at most what the limits allow:
+
+- the download stops past ``max_download_bytes`` (and is refused at once when
+  ``Content-Length`` declares more), and past ``deadline`` seconds in all,
+  however slowly the bytes drip (``timeout`` still bounds each read);
+- extraction refuses an archive whose declared sizes exceed
+  ``max_member_bytes`` (one member) or ``max_total_bytes`` (all members)
+  before writing anything, and counts the bytes it really writes against
+  the same budgets, copying in blocks of 64 KiB; a tar's decompressed stream
+  (headers included) is read through a reader that stops at
+  ``max_total_bytes``, so a lying header or a huge pax/long-name record
+  cannot inflate either; a zip symlink's target is read with a bound
+  (``_MAX_LINK_TARGET`` bytes), never whole;
+- whatever fails, the partial download and the partial extraction are
+  removed, and nothing is ever written outside the staging folder.
 """
 
+import bz2
+import gzip
 import hashlib
 import http.client
+import io
+import lzma
 import numbers
 import os
 import re
 import shutil
+import socket
 import stat
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -29,7 +53,15 @@ from mmfeat.datasets._base import get_data_home
 from mmfeat.datasets._fsdd import _FSDD_NAME
 from mmfeat.exceptions import DataNotFoundError, MmfeatError, ParameterError
 
-__all__ = ["fetch_fsdd", "DEFAULT_URL", "FSDD_CONTENT_SHA256"]
+__all__ = [
+    "fetch_fsdd",
+    "DEFAULT_URL",
+    "FSDD_CONTENT_SHA256",
+    "FSDD_MAX_DOWNLOAD_BYTES",
+    "FSDD_MAX_MEMBER_BYTES",
+    "FSDD_MAX_TOTAL_BYTES",
+    "DEFAULT_DEADLINE",
+]
 
 #: The FSDD commit staged for mmfeat, as GitHub's generated ``.tar.gz``.
 DEFAULT_URL = (
@@ -39,6 +71,23 @@ DEFAULT_URL = (
 
 #: :func:`_content_digest` of the 3,000 recordings of that commit.
 FSDD_CONTENT_SHA256 = "99aa5e3a7c822ab55b2a3b47e0b05aeb9f011c54837a12e3831ad24108330829"
+
+#: The 3,000 recordings are 21,128,848 bytes of WAV (their largest is 36,568
+#: bytes); GitHub's archive of the commit adds a README and a few small
+#: scripts. The fetch_fsdd limits allow about three times that.
+FSDD_MAX_DOWNLOAD_BYTES = 64 << 20
+FSDD_MAX_TOTAL_BYTES = 64 << 20
+FSDD_MAX_MEMBER_BYTES = 4 << 20
+
+#: Seconds a whole download may take (connection and body), by default.
+DEFAULT_DEADLINE = 900.0
+
+# Generic limits of the private helpers when a caller gives none.
+_MAX_DOWNLOAD_BYTES = 1 << 30
+_MAX_TOTAL_BYTES = 4 << 30
+_MAX_MEMBER_BYTES = 1 << 30
+# A symlink target longer than PATH_MAX is no path: refused, never read whole.
+_MAX_LINK_TARGET = 4096
 
 _FSDD_N_RECORDINGS = 3000
 _FSDD_MEMBERS = ("recordings/*.wav", "*/recordings/*.wav")
@@ -103,40 +152,138 @@ def _check_sha256(value, name):
     return None if value is None else value.lower()
 
 
+def _check_positive(value, name, *, integer=False, allow_none=False):
+    """Raise ParameterError unless ``value`` is a positive number (or None)."""
+    if value is None and allow_none:
+        return value
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        what = "a positive int" if integer else "a positive number"
+        if allow_none:
+            what += " or None (no limit)"
+        raise ParameterError(f"{name} must be {what}; got {value!r}")
+    return value
+
+
+def _size(n):
+    """``'67,108,864 bytes (64.0 MiB)'``: exact, and readable."""
+    return f"{n:,} bytes ({n / (1 << 20):.1f} MiB)"
+
+
+def _limit(name, value):
+    """``'max_member_bytes=4194304 (4.0 MiB)'``: the parameter as passed."""
+    return f"{name}={value} ({value / (1 << 20):.1f} MiB)"
+
+
 # --------------------------------------------------------------------------
 # Download
 # --------------------------------------------------------------------------
 
 
-def _download(url, dest_dir, *, timeout, offline_help=""):
-    """Stream ``url`` into a temporary file in ``dest_dir``.
+def _response_socket(response):
+    """The socket under an ``http.client`` response, or None (best effort)."""
+    raw = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _download(
+    url,
+    dest_dir,
+    *,
+    timeout,
+    deadline=DEFAULT_DEADLINE,
+    max_bytes=_MAX_DOWNLOAD_BYTES,
+    offline_help="",
+):
+    """Stream ``url`` into a temporary file in ``dest_dir``, within limits.
+
+    ``timeout`` bounds the connection and each read; ``deadline`` (seconds)
+    bounds the whole download, checked after every read of whatever the
+    server sent (so a body dripped byte by byte still ends); ``max_bytes``
+    bounds the body: a ``Content-Length`` above it is refused before the
+    body is read, and the body is refused as soon as it passes it, with at
+    most ``max_bytes`` bytes ever written. ``deadline`` and ``max_bytes`` may
+    be None (no limit).
 
     Returns ``(temporary_path, sha256_hex)``. The temporary file is removed
-    when anything goes wrong; network failures become
-    :class:`~mmfeat.exceptions.DataNotFoundError`.
+    when anything goes wrong; network failures and an expired deadline
+    become :class:`~mmfeat.exceptions.DataNotFoundError`, a body over
+    ``max_bytes`` an :class:`~mmfeat.exceptions.MmfeatError`.
     """
     tmp_path = None
+    started = time.monotonic()
+    ends_at = None if deadline is None else started + deadline
+    n_bytes = 0
+
+    def check_deadline():
+        if ends_at is not None and time.monotonic() >= ends_at:
+            raise _DeadlineExpired
+
+    def read_timeout():
+        if ends_at is None:
+            return timeout
+        return max(min(timeout, ends_at - time.monotonic()), 0.001)
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=read_timeout()) as response:
             expected = response.headers.get("Content-Length")
+            expected = int(expected) if expected and expected.isdigit() else None
+            if max_bytes is not None and expected is not None and expected > max_bytes:
+                raise MmfeatError(
+                    f"refused to download {url}: the server declares "
+                    f"Content-Length {_size(expected)}, over "
+                    f"{_limit('max_download_bytes', max_bytes)}. Raise "
+                    "max_download_bytes (or pass None) if this archive is genuine."
+                )
             dest_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp_path = tempfile.mkstemp(
                 dir=dest_dir, prefix=".mmfeat-download-", suffix=".part"
             )
             digest = hashlib.sha256()
-            n_bytes = 0
+            sock = _response_socket(response)
+            # read1 returns what one read of the socket gave: a slow body
+            # returns often enough for the deadline to be checked
+            read = getattr(response, "read1", response.read)
             with os.fdopen(fd, "wb") as out:
-                for chunk in iter(lambda: response.read(_CHUNK_SIZE), b""):
+                while True:
+                    check_deadline()
+                    if sock is not None:
+                        sock.settimeout(read_timeout())
+                    want = _CHUNK_SIZE
+                    if max_bytes is not None:
+                        want = min(want, max_bytes - n_bytes + 1)
+                    chunk = read(want)
+                    if not chunk:
+                        break
+                    if max_bytes is not None and n_bytes + len(chunk) > max_bytes:
+                        raise MmfeatError(
+                            f"refused to download {url}: the body is longer than "
+                            f"{_limit('max_download_bytes', max_bytes)}; the "
+                            "partial download was deleted. Raise "
+                            "max_download_bytes (or pass None) if this archive "
+                            "is genuine."
+                        )
                     out.write(chunk)
                     digest.update(chunk)
                     n_bytes += len(chunk)
-            if expected is not None and expected.isdigit() and int(expected) != n_bytes:
-                raise http.client.IncompleteRead(b"", int(expected) - n_bytes)
-    except _NETWORK_ERRORS as exc:
+            if expected is not None and expected != n_bytes:
+                raise http.client.IncompleteRead(b"", expected - n_bytes)
+    except (_DeadlineExpired, *_NETWORK_ERRORS) as exc:
         _remove(tmp_path)
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()  # an HTTPError holds the open error response
             reason = f"HTTP {exc.code} {exc.reason}"
+        elif isinstance(exc, _DeadlineExpired) or (
+            isinstance(exc, TimeoutError)
+            and ends_at is not None
+            and time.monotonic() >= ends_at - 0.01
+        ):
+            reason = (
+                f"not finished within deadline={deadline:g} s "
+                f"({n_bytes:,} bytes received); the partial download was "
+                "deleted. Raise deadline if the connection is just slow"
+            )
         else:
             reason = getattr(exc, "reason", None) or exc
         raise DataNotFoundError(
@@ -146,6 +293,10 @@ def _download(url, dest_dir, *, timeout, offline_help=""):
         _remove(tmp_path)
         raise
     return Path(tmp_path), digest.hexdigest()
+
+
+class _DeadlineExpired(Exception):
+    """Internal: the download's deadline passed (becomes DataNotFoundError)."""
 
 
 def _remove(path):
@@ -212,13 +363,152 @@ def _matches(parts, patterns):
     return False
 
 
-def _tar_plan(archive):
-    """Check every tar member; return ``[(parts, member)]`` for regular files."""
+# Errors the decompressors and archive readers raise on corrupt input.
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    RuntimeError,  # zipfile: an encrypted member
+    NotImplementedError,  # zipfile: an unsupported compression method
+)
+# Tar header records (pax headers, GNU long names) are read whole by tarfile;
+# genuine ones are a few hundred bytes.
+_MAX_TAR_RECORD = 1 << 20
+
+
+def _refused(path, what, limit_name, limit):
+    return MmfeatError(
+        f"refused archive {path}: {what}, over {_limit(limit_name, limit)}. "
+        f"Nothing was kept. Raise {limit_name} (or pass None) "
+        "if this archive is genuine."
+    )
+
+
+class _BoundedStream:
+    """A tar's decompressed stream that stops ``limit`` bytes in.
+
+    tarfile reads headers and skips (seeks over) the data of members it does
+    not extract; through this reader neither can go past ``limit`` bytes of
+    uncompressed stream, and no single read (a pax header or a GNU long name
+    that tarfile would hold in memory) may ask for more than
+    ``_MAX_TAR_RECORD`` bytes. Past either, :class:`MmfeatError`.
+    """
+
+    def __init__(self, raw, limit, path):
+        self._raw = raw
+        self._limit = limit
+        self._path = path
+        self._pos = 0
+
+    def _over(self):
+        return _refused(
+            self._path,
+            "its decompressed tar stream (headers and all members) goes on "
+            "past the limit",
+            "max_total_bytes",
+            self._limit,
+        )
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > _MAX_TAR_RECORD:
+            # tarfile reads data in blocks it chooses; only a header record is
+            # read in one go, and an oversized one is a memory bomb
+            raise MmfeatError(
+                f"refused archive {self._path}: a tar header record (pax "
+                f"header or GNU long name) of {n:,} bytes, over "
+                f"{_MAX_TAR_RECORD:,}"
+            )
+        if self._limit is not None and self._pos + n > self._limit:
+            room = self._limit - self._pos
+            data = self._raw.read(room + 1)
+            if len(data) > room:
+                raise self._over()
+        else:
+            data = self._raw.read(n)
+        self._pos += len(data)
+        return data
+
+    def seek(self, pos, whence=os.SEEK_SET):
+        if whence == os.SEEK_CUR:
+            pos += self._pos
+        elif whence != os.SEEK_SET:
+            raise io.UnsupportedOperation("seek from the end")
+        if self._limit is not None and pos > self._limit:
+            raise self._over()
+        self._pos = self._raw.seek(pos)
+        return self._pos
+
+    def tell(self):
+        return self._pos
+
+
+def _open_tar(path, max_total_bytes):
+    """Open a (compressed) tar through a :class:`_BoundedStream`.
+
+    Returns ``(tarfile, raw)``; close both. The compression is detected from
+    the magic bytes (gzip, bzip2, xz, else plain).
+    """
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head[:2] == b"\x1f\x8b":
+        raw = gzip.GzipFile(path, "rb")
+    elif head[:3] == b"BZh":
+        raw = bz2.BZ2File(path, "rb")
+    elif head == b"\xfd7zXZ\x00":
+        raw = lzma.LZMAFile(path, "rb")
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    try:
+        stream = _BoundedStream(raw, max_total_bytes, path)
+        return tarfile.open(fileobj=stream, mode="r:"), raw
+    except MmfeatError:
+        raw.close()
+        raise
+    except _ARCHIVE_ERRORS as exc:
+        raw.close()
+        raise MmfeatError(f"{path} is neither a tar nor a zip archive ({exc})") from exc
+
+
+def _check_declared(path, name, size, keep, declared_total, limits):
+    """Refuse from the declared sizes before anything is written."""
+    max_member_bytes, max_total_bytes = limits
+    if keep and max_member_bytes is not None and size > max_member_bytes:
+        raise _refused(
+            path,
+            f"member {name!r} declares {_size(size)} uncompressed",
+            "max_member_bytes",
+            max_member_bytes,
+        )
+    if max_total_bytes is not None and declared_total > max_total_bytes:
+        raise _refused(
+            path,
+            f"its members declare at least {_size(declared_total)} uncompressed in all",
+            "max_total_bytes",
+            max_total_bytes,
+        )
+
+
+def _tar_plan(path, archive, keep, limits):
+    """Check every tar member; return ``[(parts, member)]`` of files to extract.
+
+    Members are read one by one (never all headers first), so a refused size
+    stops the scan before the stream goes further.
+    """
     plan = []
-    for member in archive.getmembers():
+    declared_total = 0
+    for member in archive:
         parts = _member_parts(member.name)
         if member.isreg():
-            if parts:
+            declared_total += member.size
+            wanted = bool(parts) and keep(parts)
+            _check_declared(
+                path, member.name, member.size, wanted, declared_total, limits
+            )
+            if wanted:
                 plan.append((parts, member))
         elif member.isdir():
             continue
@@ -234,39 +524,103 @@ def _tar_plan(archive):
     return plan
 
 
-def _zip_plan(archive):
-    """Check every zip member; return ``[(parts, info)]`` for regular files."""
+def _read_zip_link(archive, info):
+    """Read a zip symlink's target, never more than ``_MAX_LINK_TARGET`` bytes."""
+    too_long = (
+        f"unsafe archive member {info.filename!r}: symlink whose target is "
+        "longer than {:,} bytes (PATH_MAX); refused without reading it"
+    )
+    if info.file_size > _MAX_LINK_TARGET:
+        raise MmfeatError(too_long.format(_MAX_LINK_TARGET))
+    with archive.open(info) as f:
+        target = f.read(_MAX_LINK_TARGET + 1)
+    if len(target) > _MAX_LINK_TARGET:  # its header lied about its size
+        raise MmfeatError(too_long.format(_MAX_LINK_TARGET))
+    return target.decode("utf-8", "replace")
+
+
+def _zip_plan(path, archive, keep, limits):
+    """Check every zip member; return ``[(parts, info)]`` of files to extract."""
     plan = []
+    declared_total = 0
     for info in archive.infolist():
         parts = _member_parts(info.filename)
         mode = info.external_attr >> 16
+        declared_total += info.file_size
         if info.is_dir():
+            _check_declared(path, info.filename, 0, False, declared_total, limits)
             continue
         if stat.S_ISLNK(mode):
-            target = archive.read(info).decode("utf-8", "replace")
+            _check_declared(path, info.filename, 0, False, declared_total, limits)
+            target = _read_zip_link(archive, info)
             _check_link(info.filename, parts, target, relative_to_member=True)
         elif mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
             raise MmfeatError(
                 f"unsafe archive member {info.filename!r}: device, FIFO or other "
                 "special file"
             )
-        elif parts:
-            plan.append((parts, info))
+        else:
+            wanted = bool(parts) and keep(parts)
+            _check_declared(
+                path, info.filename, info.file_size, wanted, declared_total, limits
+            )
+            if wanted:
+                plan.append((parts, info))
     return plan
 
 
 def _archive_kind(path):
-    """Return ``"zip"`` or ``"tar"`` from the file's content, or raise."""
+    """Return ``"zip"`` or ``"tar"`` from the file's first bytes."""
     with open(path, "rb") as f:
         head = f.read(4)
-    if head in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
-    if tarfile.is_tarfile(path):
-        return "tar"
-    raise MmfeatError(f"{path} is neither a tar nor a zip archive")
+    return "zip" if head in (b"PK\x03\x04", b"PK\x05\x06") else "tar"
 
 
-def _safe_extract(path, root, *, expected_members=None):
+def _copy_bounded(source, out, *, path, name, max_member_bytes, max_total_bytes, done):
+    """Copy ``source`` to ``out`` in blocks, counting what is really written.
+
+    ``done`` bytes of the archive were written before. Never writes more than
+    ``max_member_bytes`` bytes of this member nor more than
+    ``max_total_bytes`` in all (either may be None): one byte past either
+    refuses the archive. Returns the number of bytes written.
+    """
+    total_left = None if max_total_bytes is None else max_total_bytes - done
+    caps = [c for c in (max_member_bytes, total_left) if c is not None]
+    cap = min(caps) if caps else None
+    n = 0
+    while True:
+        want = _CHUNK_SIZE if cap is None else min(_CHUNK_SIZE, cap - n + 1)
+        block = source.read(want)
+        if not block:
+            return n
+        if max_member_bytes is not None and n + len(block) > max_member_bytes:
+            raise _refused(
+                path,
+                f"member {name!r} inflates past the limit while being extracted "
+                "(more than its header declared)",
+                "max_member_bytes",
+                max_member_bytes,
+            )
+        if total_left is not None and n + len(block) > total_left:
+            raise _refused(
+                path,
+                "its extracted members go on past the limit while being written "
+                "(more than their headers declared)",
+                "max_total_bytes",
+                max_total_bytes,
+            )
+        out.write(block)
+        n += len(block)
+
+
+def _safe_extract(
+    path,
+    root,
+    *,
+    expected_members=None,
+    max_member_bytes=_MAX_MEMBER_BYTES,
+    max_total_bytes=_MAX_TOTAL_BYTES,
+):
     """Extract the regular files of a tar or zip archive into ``root``.
 
     Every member is checked before anything is written: absolute names,
@@ -276,51 +630,101 @@ def _safe_extract(path, root, *, expected_members=None):
     the archive are skipped, never created. Only members accepted by
     ``expected_members`` are written.
 
+    Sizes are bounded twice: from the headers before anything is written (a
+    member to extract declaring more than ``max_member_bytes``, or all
+    members declaring more than ``max_total_bytes``), then from the bytes
+    really written (one byte past either budget). A tar's decompressed
+    stream is read through a :class:`_BoundedStream` stopped at
+    ``max_total_bytes``. Either limit may be None (no limit). On any failure
+    the files and folders this call created are removed.
+
     Returns the list of extracted member parts (tuples of path components).
     """
     root = Path(root)
     real_root = os.path.realpath(root)
+    if expected_members is None:
+        keep = lambda parts: True  # noqa: E731
+    elif callable(expected_members):
+        keep = expected_members
+    else:
+        keep = lambda parts: _matches(parts, expected_members)  # noqa: E731
+    limits = (max_member_bytes, max_total_bytes)
     kind = _archive_kind(path)
+    raw = None
     try:
-        opened = zipfile.ZipFile(path) if kind == "zip" else tarfile.open(path, "r:*")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        if kind == "zip":
+            opened = zipfile.ZipFile(path)
+        else:
+            opened, raw = _open_tar(path, max_total_bytes)
+    except MmfeatError:
+        raise
+    except _ARCHIVE_ERRORS as exc:
         raise MmfeatError(f"cannot read archive {path}: {exc}") from exc
-    with opened as archive:
-        try:
-            plan = _zip_plan(archive) if kind == "zip" else _tar_plan(archive)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-            raise MmfeatError(f"cannot read archive {path}: {exc}") from exc
-        if expected_members is not None:
-            keep = (
-                expected_members
-                if callable(expected_members)
-                else lambda parts: _matches(parts, expected_members)
-            )
-            plan = [(parts, m) for parts, m in plan if keep(parts)]
-        extracted = []
-        for parts, member in plan:
-            target = root.joinpath(*parts)
-            real_target = os.path.realpath(target)
-            if os.path.commonpath([real_root, real_target]) != real_root:
-                raise MmfeatError(
-                    f"unsafe archive member {'/'.join(parts)!r}: resolves outside "
-                    f"{root}"
-                )
+    written, new_dirs, extracted = [], [], []
+    try:
+        with opened as archive:
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = (
-                    archive.open(member)
+                plan = (
+                    _zip_plan(path, archive, keep, limits)
                     if kind == "zip"
-                    else archive.extractfile(member)
+                    else _tar_plan(path, archive, keep, limits)
                 )
-                with source, open(target, "wb") as out:
-                    shutil.copyfileobj(source, out, _CHUNK_SIZE)
-            except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-                raise MmfeatError(
-                    f"cannot extract archive member {'/'.join(parts)!r} of "
-                    f"{path}: {exc}"
-                ) from exc
-            extracted.append(parts)
+            except MmfeatError:
+                raise
+            except _ARCHIVE_ERRORS as exc:
+                raise MmfeatError(f"cannot read archive {path}: {exc}") from exc
+            total = 0
+            for parts, member in plan:
+                name = "/".join(parts)
+                target = root.joinpath(*parts)
+                real_target = os.path.realpath(target)
+                if os.path.commonpath([real_root, real_target]) != real_root:
+                    raise MmfeatError(
+                        f"unsafe archive member {name!r}: resolves outside {root}"
+                    )
+                try:
+                    missing = []
+                    folder = target.parent
+                    while folder != root and not folder.exists():
+                        missing.append(folder)
+                        folder = folder.parent
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    new_dirs.extend(reversed(missing))
+                    source = (
+                        archive.open(member)
+                        if kind == "zip"
+                        else archive.extractfile(member)
+                    )
+                    with source, open(target, "wb") as out:
+                        written.append(target)
+                        total += _copy_bounded(
+                            source,
+                            out,
+                            path=path,
+                            name=name,
+                            max_member_bytes=max_member_bytes,
+                            max_total_bytes=max_total_bytes,
+                            done=total,
+                        )
+                except MmfeatError:
+                    raise
+                except _ARCHIVE_ERRORS as exc:
+                    raise MmfeatError(
+                        f"cannot extract archive member {name!r} of {path}: {exc}"
+                    ) from exc
+                extracted.append(parts)
+    except BaseException:
+        for target in written:
+            _remove(target)
+        for folder in reversed(new_dirs):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    finally:
+        if raw is not None:
+            raw.close()
     return extracted
 
 
@@ -335,6 +739,10 @@ def _fetch_archive(
     download=True,
     keep_archive=False,
     offline_help="",
+    deadline=DEFAULT_DEADLINE,
+    max_download_bytes=_MAX_DOWNLOAD_BYTES,
+    max_member_bytes=_MAX_MEMBER_BYTES,
+    max_total_bytes=_MAX_TOTAL_BYTES,
 ):
     """Download (or reuse) an archive, verify it and extract it safely.
 
@@ -358,7 +766,7 @@ def _fetch_archive(
         Name of the archive in ``dest_dir``; defaults to the URL's last path
         segment. An archive already there is used instead of downloading.
     timeout : float, default=60
-        Socket timeout in seconds.
+        Socket timeout in seconds (the connection and each read).
     download : bool, default=True
         If False and the archive is not in ``dest_dir``, raise
         :class:`~mmfeat.exceptions.DataNotFoundError` instead of downloading.
@@ -366,6 +774,17 @@ def _fetch_archive(
         Keep a downloaded archive after extraction.
     offline_help : str, default=""
         Appended to the message of the error raised when the download fails.
+    deadline : float or None, default=DEFAULT_DEADLINE
+        Seconds the whole download may take; past it the partial download is
+        deleted and :class:`~mmfeat.exceptions.DataNotFoundError` is raised.
+    max_download_bytes : int or None, default=1 GiB
+        Largest body accepted; a larger ``Content-Length`` is refused before
+        the body is read, a longer body as soon as it passes the limit.
+    max_member_bytes : int or None, default=1 GiB
+        Largest uncompressed size of one extracted member.
+    max_total_bytes : int or None, default=4 GiB
+        Largest uncompressed size of the whole archive (the declared sizes of
+        all members, a tar's decompressed stream and the bytes written).
 
     Returns
     -------
@@ -391,7 +810,12 @@ def _fetch_archive(
         raise DataNotFoundError(f"{archive} not found. {offline_help}".rstrip())
     else:
         tmp_path, got = _download(
-            url, dest_dir, timeout=timeout, offline_help=offline_help
+            url,
+            dest_dir,
+            timeout=timeout,
+            deadline=deadline,
+            max_bytes=max_download_bytes,
+            offline_help=offline_help,
         )
         if sha256 is not None and got != sha256:
             _remove(tmp_path)
@@ -403,7 +827,13 @@ def _fetch_archive(
         downloaded = True
     staging = Path(tempfile.mkdtemp(dir=dest_dir, prefix=".mmfeat-extract-"))
     try:
-        _safe_extract(archive, staging, expected_members=expected_members)
+        _safe_extract(
+            archive,
+            staging,
+            expected_members=expected_members,
+            max_member_bytes=max_member_bytes,
+            max_total_bytes=max_total_bytes,
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if downloaded:
@@ -443,6 +873,10 @@ def fetch_fsdd(
     content_sha256=FSDD_CONTENT_SHA256,
     download_if_missing=True,
     timeout=60,
+    deadline=DEFAULT_DEADLINE,
+    max_download_bytes=FSDD_MAX_DOWNLOAD_BYTES,
+    max_member_bytes=FSDD_MAX_MEMBER_BYTES,
+    max_total_bytes=FSDD_MAX_TOTAL_BYTES,
 ):
     """Download the Free Spoken Digit Dataset into the data home.
 
@@ -476,7 +910,23 @@ def fetch_fsdd(
     download_if_missing : bool, default=True
         If False and the data is not there, raise instead of downloading.
     timeout : float, default=60
-        Socket timeout of the download, in seconds.
+        Socket timeout of the download, in seconds: how long the connection
+        and each read may wait.
+    deadline : float or None, default=DEFAULT_DEADLINE
+        Seconds the whole download may take (900, i.e. 15 minutes), however
+        the server paces it. ``None`` means no limit.
+    max_download_bytes : int or None, default=FSDD_MAX_DOWNLOAD_BYTES
+        Largest archive accepted, in bytes (64 MiB; the staged commit's
+        recordings are 21.1 MB). A larger ``Content-Length`` is refused
+        before the body is read, a longer body as soon as it passes the
+        limit. ``None`` means no limit.
+    max_member_bytes : int or None, default=FSDD_MAX_MEMBER_BYTES
+        Largest uncompressed size of one extracted file (4 MiB; the largest
+        recording is 36,568 bytes). ``None`` means no limit.
+    max_total_bytes : int or None, default=FSDD_MAX_TOTAL_BYTES
+        Largest uncompressed size of the whole archive: what its members
+        declare, a tar's decompressed stream, and the bytes written (64 MiB).
+        ``None`` means no limit.
 
     Returns
     -------
@@ -490,12 +940,14 @@ def fetch_fsdd(
         ``download_if_missing`` is False and the data is missing. The message
         says how to get the data by hand.
     MmfeatError
-        If a checksum does not match (the download is deleted), or the
-        archive is unsafe (absolute paths, ``..``, links pointing outside,
-        device files) or holds no ``recordings/*.wav``. Nothing is left in the
-        data home then.
+        If a checksum does not match (the download is deleted), the download
+        or the archive is over a size limit (the message names the limit),
+        or the archive is unsafe (absolute paths, ``..``, links pointing
+        outside, device files) or holds no ``recordings/*.wav``. Nothing is
+        left in the data home then.
     ParameterError
-        If ``sha256``, ``content_sha256`` or ``timeout`` is malformed.
+        If ``sha256``, ``content_sha256``, ``timeout``, ``deadline`` or a
+        size limit is malformed.
 
     See Also
     --------
@@ -510,12 +962,14 @@ def fetch_fsdd(
     """
     if not isinstance(url, str) or not url:
         raise ParameterError(f"url must be a non-empty str; got {url!r}")
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, numbers.Real)
-        or not timeout > 0
-    ):
-        raise ParameterError(f"timeout must be a positive number; got {timeout!r}")
+    _check_positive(timeout, "timeout")
+    _check_positive(deadline, "deadline", allow_none=True)
+    for name, value in [
+        ("max_download_bytes", max_download_bytes),
+        ("max_member_bytes", max_member_bytes),
+        ("max_total_bytes", max_total_bytes),
+    ]:
+        _check_positive(value, name, integer=True, allow_none=True)
     sha256 = _check_sha256(sha256, "sha256")
     content_sha256 = _check_sha256(content_sha256, "content_sha256")
     home = get_data_home(data_home)
@@ -541,6 +995,10 @@ def fetch_fsdd(
         timeout=timeout,
         download=download_if_missing,
         offline_help=help_text,
+        deadline=deadline,
+        max_download_bytes=max_download_bytes,
+        max_member_bytes=max_member_bytes,
+        max_total_bytes=max_total_bytes,
     )
     try:
         collected = Path(tempfile.mkdtemp(dir=staging, prefix=".collected-"))
