@@ -9,6 +9,7 @@ DataFrames.
 """
 
 import copy
+import gc
 import hashlib
 import io
 import os
@@ -24,9 +25,24 @@ from mmfeat.fusion._fuser import MultimodalFuser
 from mmfeat.fusion._modality import absent_items, select_columns
 from mmfeat.utils._items import is_missing
 
-__all__ = ["BatchScorer", "score_frame"]
+__all__ = ["BatchScorer", "cap_resources", "confine_path", "score_frame"]
 
 ERROR_COLUMNS = ["row", "id", "column", "source", "reason"]
+
+# parameters with which a model file would choose its own threads/processes
+RESOURCE_PARAMS = ("n_jobs", "num_workers")
+
+# public fitted attributes under which composites keep the parts that run
+_FITTED_PARTS = (
+    "best_estimator_",
+    "estimators_",
+    "final_estimator_",
+    "column_transformer_",
+    "transformers_",
+    "estimator_",
+    "calibrator_",
+    "calibrated_classifiers_",
+)
 
 _PATH_MODULES = ("mmfeat.features.image", "mmfeat.features.audio", "mmfeat.io")
 
@@ -48,6 +64,129 @@ def _walk(obj, seen=None):
         return
     for child in children:
         yield from _walk(child, seen)
+
+
+def _estimators_in(value):
+    """Estimators held in a parameter or fitted attribute's value."""
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            # (name, est) and (name, est, columns) entries of steps/transformers
+            if isinstance(v, tuple) and len(v) in (2, 3) and isinstance(v[0], str):
+                v = v[1]
+            if hasattr(v, "get_params") and not isinstance(v, type):
+                out.append(v)
+            elif hasattr(v, "estimator") and hasattr(v.estimator, "get_params"):
+                out.append(v.estimator)  # CalibratedClassifierCV's fitted parts
+        return out
+    return []
+
+
+def fitted_parts(model):
+    """``model`` and every estimator it holds, through public API only.
+
+    Children are found in ``get_params(deep=False)`` values (pipeline steps,
+    modality and block templates) and in the public fitted attributes that
+    composites run at predict time (``estimators_``, ``transformers_``,
+    ``final_estimator_``, ``best_estimator_`` ...); ``vars()`` is not read.
+    """
+    seen = set()
+    todo = [model]
+    while todo:
+        est = todo.pop()
+        if id(est) in seen:
+            continue
+        seen.add(id(est))
+        yield est
+        try:
+            params = est.get_params(deep=False)
+        except Exception:  # noqa: BLE001 - a part that cannot list its params
+            params = {}
+        children = []
+        for value in params.values():
+            children.extend(_estimators_in(value))
+        for name in _FITTED_PARTS:
+            try:
+                value = getattr(est, name, None)
+            except Exception:  # noqa: BLE001 - a property of an unfitted part
+                value = None
+            if value is not None:
+                children.extend(_estimators_in(value))
+        todo.extend(reversed(children))
+
+
+def _set_own_params(model, values, *, only=None):
+    """``set_params`` every part of ``model`` that has one of ``values``' keys.
+
+    ``values`` maps a parameter name to a function of its current value that
+    returns the new one. Returns ``[(part, name, old, new)]`` for each change.
+    """
+    changed = []
+    for est in fitted_parts(model):
+        if only is not None and not only(est):
+            continue
+        try:
+            own = est.get_params(deep=False)
+        except Exception:  # noqa: BLE001
+            continue
+        update = {}
+        for name, new_value in values.items():
+            if name in own:
+                new = new_value(own[name])
+                if new != own[name]:
+                    update[name] = new
+                    changed.append((type(est).__name__, name, own[name], new))
+        if update:
+            est.set_params(**update)
+    return changed
+
+
+def cap_resources(model, n_jobs=1):
+    """Set the threads and processes every part of a model may start.
+
+    A saved model carries its own ``n_jobs`` (and ``num_workers`` for the
+    CNN's readers): a file with ``n_jobs=20000`` would start that many
+    threads per call. Every CLI path and :class:`BatchScorer` run the model
+    through this function first. Only public API is used:
+    ``get_params(deep=False)`` / ``set_params`` on each part (see
+    :func:`fitted_parts`); nothing is assigned on nested estimators.
+
+    Parameters
+    ----------
+    model : estimator
+        The model, changed in place.
+    n_jobs : int or None, default=1
+        The value set on every ``n_jobs`` / ``num_workers`` parameter. ``None``
+        keeps each part's setting but lowers any above the machine's core
+        count (``os.cpu_count()``) to it.
+
+    Returns
+    -------
+    changed : list of (str, str, object, object)
+        ``(type of the part, parameter, old value, new value)`` for each
+        parameter that changed.
+    """
+    if n_jobs is None:
+        cores = os.cpu_count() or 1
+
+        def new(old):
+            if isinstance(old, (int, np.integer)) and not isinstance(old, bool):
+                return min(int(old), cores)
+            return old
+
+    else:
+
+        def new(old):
+            return n_jobs
+
+    return _set_own_params(model, {name: new for name in RESOURCE_PARAMS})
+
+
+def set_on_error(model, on_error):
+    """Set ``on_error`` on every mmfeat reader and extractor in ``model``."""
+    return _set_own_params(model, {"on_error": lambda old: on_error}, only=_is_mmfeat)
 
 
 def _is_mmfeat(est):
@@ -104,6 +243,40 @@ def resolve_path(item, root):
     return item
 
 
+def confine_path(item, root):
+    """The real path of a path item that lies under ``root``.
+
+    ``item`` (relative to ``root``, or absolute) is resolved with
+    :func:`os.path.realpath`, symlinks followed, and must be inside
+    ``os.path.realpath(root)``. Items that are not paths (missing values,
+    raw bytes, arrays, an empty string) come back unchanged.
+
+    Raises
+    ------
+    InputError
+        If the path resolves outside ``root``; nothing is opened.
+    """
+    if isinstance(item, os.PathLike):
+        item = os.fspath(item)
+    if not isinstance(item, str) or not item:
+        return item
+    real_root = os.path.realpath(root)
+    try:
+        real = os.path.realpath(os.path.join(real_root, item))
+        inside = os.path.commonpath([real, real_root]) == real_root
+    except ValueError as exc:  # a NUL byte, or another drive on Windows
+        raise InputError(f"not a usable path ({exc})", source=item) from None
+    if not inside:
+        raise InputError(
+            f"path {item!r} resolves outside the root {os.fspath(root)!r} (symlinks "
+            "followed); with confine_to_root only files under the root are "
+            "read: move the file under the root or give another root "
+            "(--root)",
+            source=item,
+        )
+    return real
+
+
 def reads_files(part):
     """True when a fitted part reads image or audio files (path columns)."""
     return any(type(est).__module__.startswith(_PATH_MODULES) for est in _walk(part))
@@ -146,9 +319,20 @@ class BatchScorer:
         to (``mmfeat score`` uses the records file's folder). ``None`` leaves
         paths as they are.
     inner_n_jobs : int or None, default=1
-        ``n_jobs`` set on every estimator inside the model. Batch scoring
+        ``n_jobs`` (and ``num_workers``) set on every part of the model with
+        :func:`cap_resources`, whatever the model file says. Batch scoring
         parallelises over chunks, so one thread per chunk avoids
-        oversubscription; ``None`` keeps the model's own settings.
+        oversubscription; ``None`` keeps the model's own settings but never
+        more than the machine's cores.
+    confine_to_root : bool, default=False
+        Read image and audio files only from under ``root``: each path,
+        relative or absolute, is resolved with :func:`os.path.realpath`
+        (symlinks followed) and must lie inside the resolved ``root``;
+        one that does not is never opened, and becomes that item's error
+        (or :class:`~mmfeat.InputError` with ``on_error="raise"``). The
+        reader is then given the resolved path. ``False`` (the default)
+        reads any path the records name, absolute or with ``..``. Needs a
+        ``root``.
 
     Attributes
     ----------
@@ -178,30 +362,56 @@ class BatchScorer:
     """
 
     def __init__(
-        self, model, *, on_error="missing", id_column=None, root=None, inner_n_jobs=1
+        self,
+        model,
+        *,
+        on_error="missing",
+        id_column=None,
+        root=None,
+        inner_n_jobs=1,
+        confine_to_root=False,
     ):
         if on_error not in ("missing", "raise"):
             raise ParameterError(
                 f"on_error must be 'missing' or 'raise'; got {on_error!r}"
             )
+        if not isinstance(confine_to_root, (bool, np.bool_)):
+            raise ParameterError(
+                f"confine_to_root must be True or False; got {confine_to_root!r}"
+            )
+        if confine_to_root and root is None:
+            raise ParameterError(
+                "confine_to_root=True needs a root: give root= (mmfeat score "
+                "uses the records file's folder, or --root)"
+            )
+        if inner_n_jobs is not None and (
+            isinstance(inner_n_jobs, bool)
+            or not isinstance(inner_n_jobs, (int, np.integer))
+            or inner_n_jobs == 0
+        ):
+            raise ParameterError(
+                "inner_n_jobs must be None or a non-zero int (1: one thread "
+                f"per chunk; -1: all cores); got {inner_n_jobs!r}"
+            )
         self.on_error = on_error
         self.id_column = id_column
         self.root = None if root is None else os.fspath(root)
         self.inner_n_jobs = inner_n_jobs
+        self.confine_to_root = bool(confine_to_root)
         self._set_model(copy.deepcopy(model))
 
     # -- the model -------------------------------------------------------
     def _set_model(self, model):
         self.model_ = model
         inner = _unwrap(model)
-        for est in _walk(model):
-            if _is_mmfeat(est) and "on_error" in vars(est):
-                est.on_error = self.on_error
-            if self.inner_n_jobs is not None and "n_jobs" in vars(est):
-                est.n_jobs = self.inner_n_jobs
-            if isinstance(est, BaseModalityEnsemble):
-                # rows with no usable modality are reported by the scorer
-                est.all_missing = "prior"
+        cap_resources(model, self.inner_n_jobs)
+        set_on_error(model, self.on_error)
+        # rows with no usable modality are reported by the scorer
+        _set_own_params(
+            model,
+            {"all_missing": lambda old: "prior"},
+            only=lambda est: isinstance(est, BaseModalityEnsemble),
+        )
         self.classes_ = getattr(inner, "classes_", getattr(model, "classes_", None))
         self._has_proba = hasattr(model, "predict_proba") and self.classes_ is not None
         mods = _modalities(model)
@@ -292,11 +502,28 @@ class BatchScorer:
             frame = frame.copy() if not absent else frame
             for col in self.path_columns_:
                 if col in frame.columns and col not in absent:
-                    frame[col] = [self._resolve(v) for v in frame[col].tolist()]
+                    frame[col] = self._resolve_column(
+                        frame[col].tolist(), col, start, errors
+                    )
         return frame, errors
 
     def _resolve(self, item):
         return resolve_path(item, self.root)
+
+    def _resolve_column(self, values, col, start, errors):
+        """Paths joined to ``root``; with ``confine_to_root``, checked too."""
+        if not self.confine_to_root:
+            return [self._resolve(v) for v in values]
+        out = []
+        for i, item in enumerate(values):
+            try:
+                out.append(confine_path(item, self.root))
+            except InputError as exc:
+                if self.on_error == "raise":
+                    raise exc.with_row(start + i) from None
+                errors.append((start + i, col, exc.source, exc.reason))
+                out.append(None)
+        return out
 
     def _collect(self, frame, start):
         """Errors the model's readers recorded, with rows of the chunk."""
@@ -377,11 +604,37 @@ class BatchScorer:
         return out
 
     def _score_robust(self, frame, start, source):
-        """Predict; on an unexpected failure, split the chunk to isolate rows."""
+        """Predict; on a failure, split the chunk to isolate the rows at fault.
+
+        A record that makes the model fail (an exception that is not an
+        :class:`~mmfeat.InputError` its readers handled, or a
+        ``MemoryError``: one decompressed image too large) is found by
+        halving the chunk, so the other rows are scored; that record is then
+        scored without the modality at fault, or gets no prediction, and the
+        failure is its error entry. When every row of a chunk runs out of
+        memory the machine, not a record, is short of memory: that raises
+        ``MemoryError``. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+        """
+        result = self._isolate(frame, start, source)
+        n = len(frame)
+        if n > 1 and result[4] == n:
+            raise MemoryError(
+                f"out of memory on every one of the {n} records "
+                f"{start}..{start + n - 1} of {source}: the machine is short of "
+                "memory, not one record; lower the chunk size (--chunk-size) "
+                "or the workers (--n-jobs) and resume (--resume)"
+            )
+        return result[:4]
+
+    def _isolate(self, frame, start, source):
+        """``_try`` with failures isolated; the 5th item counts OOM rows."""
         try:
-            return self._try(frame, start)
-        except (KeyboardInterrupt, SystemExit, MemoryError):
+            return (*self._try(frame, start), 0)
+        except (KeyboardInterrupt, SystemExit):
             raise
+        except MemoryError as exc:
+            failure = exc
+            gc.collect()  # what the failed attempt held, before the retries
         except Exception as exc:
             if self.on_error == "raise":
                 if isinstance(exc, InputError) and exc.row is not None:
@@ -395,9 +648,10 @@ class BatchScorer:
             failure = exc
         n = len(frame)
         if n > 1:
+            # halving: a bad row costs log2(chunk size) retries, not one each
             half = n // 2
-            a = self._score_robust(frame.iloc[:half], start, source)
-            b = self._score_robust(
+            a = self._isolate(frame.iloc[:half], start, source)
+            b = self._isolate(
                 frame.iloc[half:].reset_index(drop=True), start + half, source
             )
             return (
@@ -405,9 +659,14 @@ class BatchScorer:
                 None if a[1] is None else np.vstack([a[1], b[1]]),
                 a[2] + b[2],
                 np.vstack([a[3], b[3]]),
+                a[4] + b[4],
             )
+        oom = isinstance(failure, MemoryError)
+        if oom:
+            reason = f"out of memory (MemoryError: {failure}) while scoring it"
+        else:
+            reason = f"{type(failure).__name__}: {failure}"
         # one row that breaks the model: drop one modality at a time
-        reason = f"{type(failure).__name__}: {failure}"
         for k, (_, cols, _) in enumerate(self._parts):
             if not cols:
                 continue
@@ -416,23 +675,38 @@ class BatchScorer:
                 masked[c] = pd.Series([None], dtype=object)
             try:
                 pred, proba, errs, present = self._try(masked, start)
-            except (KeyboardInterrupt, SystemExit, MemoryError):
+            except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception:  # noqa: S112 - try the next modality
                 continue
+            where = self._cell_source(frame, cols)
+            if oom and self.on_error == "raise":
+                raise InputError(reason, row=start, source=where) from failure
             present[:, k] = False
             return (
                 pred,
                 proba,
-                errs + [(start, _column_label(cols), "model", reason)],
+                errs + [(start, _column_label(cols), where, reason)],
                 present,
+                0,
             )
+        if oom and self.on_error == "raise":
+            raise InputError(reason, row=start, source=source) from failure
         pred = np.full(1, None, dtype=object)
         proba = (
             None if not self._has_proba else np.full((1, len(self.classes_)), np.nan)
         )
         present = np.zeros((1, len(self._parts)), dtype=bool)
-        return pred, proba, [(start, "*", "model", reason)], present
+        return pred, proba, [(start, "*", "model", reason)], present, int(oom)
+
+    def _cell_source(self, frame, cols):
+        """The file of a one-row frame's modality, else ``"model"``."""
+        for c in cols:
+            if c in self.path_columns_ and c in frame.columns:
+                value = frame[c].iat[0]
+                if isinstance(value, (str, os.PathLike)):
+                    return os.fspath(value)
+        return "model"
 
     def _why(self, frame, errors, start, row):
         """Why each modality of ``row`` (chunk position) was not usable."""
@@ -564,7 +838,14 @@ class BatchScorer:
 
 
 def score_frame(
-    model, frame, *, on_error="missing", id_column=None, root=None, return_errors=False
+    model,
+    frame,
+    *,
+    on_error="missing",
+    id_column=None,
+    root=None,
+    return_errors=False,
+    confine_to_root=False,
 ):
     """Score a table of records with a fitted model; one prediction per row.
 
@@ -585,6 +866,9 @@ def score_frame(
         Folder relative image/audio paths are relative to.
     return_errors : bool, default=False
         Also return the error table.
+    confine_to_root : bool, default=False
+        Read image and audio files only from under ``root`` (see
+        :class:`BatchScorer`).
 
     Returns
     -------
@@ -593,7 +877,12 @@ def score_frame(
         Only when ``return_errors=True``.
     """
     scorer = BatchScorer(
-        model, on_error=on_error, id_column=id_column, root=root, inner_n_jobs=None
+        model,
+        on_error=on_error,
+        id_column=id_column,
+        root=root,
+        inner_n_jobs=None,
+        confine_to_root=confine_to_root,
     )
     predictions, errors = scorer.score(frame)
     return (predictions, errors) if return_errors else predictions
