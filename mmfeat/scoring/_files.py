@@ -966,6 +966,20 @@ def _exit_with_parent(parent):
     threading.Thread(target=watch, name="mmfeat-exit-with-parent", daemon=True).start()
 
 
+def _worker_kwargs():
+    """``Parallel`` arguments that make loky start each worker watching us.
+
+    Every worker, busy or idle, runs :func:`_exit_with_parent` as it starts
+    (the same arguments in :func:`warm_workers` and :func:`score_file` let
+    joblib reuse the warmed workers). Other backends get nothing here; their
+    workers start the watch with their first chunk.
+    """
+    backend, _ = get_active_backend()
+    if type(backend).__name__ != "LokyBackend":
+        return {}
+    return {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
+
+
 def _score_in_worker(parent, scorer, frame, start, source):
     _exit_with_parent(parent)
     return _score_chunk(scorer, frame, start, source)
@@ -995,8 +1009,9 @@ def warm_workers(n_jobs):
 
     n = effective_n_jobs(n_jobs)
     parent = os.getpid()
+    kwargs = _worker_kwargs()
     thread = threading.Thread(
-        target=lambda: Parallel(n_jobs=n_jobs)(
+        target=lambda: Parallel(n_jobs=n_jobs, **kwargs)(
             delayed(_warm)(parent) for _ in range(n)
         ),
         daemon=True,
@@ -1279,7 +1294,10 @@ def _score_parts(
                     )
 
             results = Parallel(
-                n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs"
+                n_jobs=n_jobs,
+                return_as="generator",
+                pre_dispatch="2*n_jobs",
+                **_worker_kwargs(),
             )(tasks())
             for k, (n, predictions, errs) in enumerate(results):
                 write(index[k], predictions, errs)
