@@ -15,7 +15,13 @@ import pandas as pd
 
 from mmfeat.exceptions import InputError, ParameterError
 
-__all__ = ["as_item_list", "is_missing", "item_source", "read_source_bytes"]
+__all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "as_item_list",
+    "is_missing",
+    "item_source",
+    "read_source_bytes",
+]
 
 
 def is_missing(item):
@@ -117,19 +123,72 @@ def item_source(item):
     return type(item).__name__
 
 
-def read_source_bytes(item, *, kind="file"):
+#: Default cap on the size of one item file read whole (256 MiB).
+DEFAULT_MAX_FILE_BYTES = 256 * 2**20
+
+
+def _size_text(n):
+    """``268,435,456 bytes (256 MiB)``: exact count, then a readable size."""
+    value, unit = float(n), "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    if unit == "bytes":
+        return f"{n:,} bytes"
+    return f"{n:,} bytes ({value:.3g} {unit})"
+
+
+def _refuse_size(size, max_file_bytes, *, source, kind, grew=False):
+    what = "grew to at least" if grew else "is"
+    raise InputError(
+        f"{kind} {what} {_size_text(size)}, over max_file_bytes="
+        f"{_size_text(max_file_bytes)}; raise max_file_bytes if this file is expected",
+        source=source,
+    )
+
+
+def read_source_bytes(item, *, kind="file", max_file_bytes=DEFAULT_MAX_FILE_BYTES):
     """Return the raw bytes of a path or bytes item, with clear errors.
 
-    Raises :class:`InputError` for a missing path, a directory or an empty file.
+    The read is bounded: a file whose ``stat`` size is over ``max_file_bytes`` is
+    refused without reading it, and at most ``max_file_bytes + 1`` bytes are ever
+    read, so a file that grows (or a size that lies, as ``/proc`` files do)
+    cannot make the read unbounded.
+
+    Parameters
+    ----------
+    item : str, path-like, bytes, bytearray or memoryview
+        A file path, or the file's bytes.
+    kind : str, default="file"
+        What the file should be (``"image file"``), for the messages.
+    max_file_bytes : int or None, default=DEFAULT_MAX_FILE_BYTES
+        Largest file accepted, in bytes (256 MiB by default); ``None`` reads
+        files of any size.
+
+    Returns
+    -------
+    data : bytes
+        The file's content.
+
+    Raises
+    ------
+    InputError
+        A missing path, a broken symbolic link, a directory, a pipe or device,
+        an unreadable, empty or too large file. The message names the file,
+        its size and the limit.
     """
     if isinstance(item, (bytes, bytearray, memoryview)):
+        n = item.nbytes if isinstance(item, memoryview) else len(item)
+        if max_file_bytes is not None and n > max_file_bytes:
+            _refuse_size(n, max_file_bytes, source="bytes", kind=f"{kind} content")
         data = bytes(item)
         if not data:
             raise InputError("empty bytes (0 bytes)", source="bytes")
         return data
     path = os.fspath(item)
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         if isinstance(exc, OSError) and os.path.lexists(path):
             raise InputError(
@@ -140,17 +199,32 @@ def read_source_bytes(item, *, kind="file"):
                 f"cannot read: {exc.strerror or exc}", source=path
             ) from None
         raise InputError(f"{kind} not found", source=path) from None
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(st.st_mode):
         article = "an" if kind[:1] in "aeiou" else "a"
         raise InputError(f"is a directory, not {article} {kind}", source=path)
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(st.st_mode):
         # a FIFO would block forever and /dev/zero never ends
         raise InputError("not a regular file (a pipe, socket or device)", source=path)
+    if max_file_bytes is not None and st.st_size > max_file_bytes:
+        # refused from its size alone: a sparse or huge file is never read
+        _refuse_size(st.st_size, max_file_bytes, source=path, kind=kind)
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            if max_file_bytes is None:
+                data = fh.read()
+            else:
+                # ask for no more than the file claims (+1 to see it grow), so
+                # a small file does not reserve a max_file_bytes buffer
+                want = min(st.st_size, max_file_bytes) + 1
+                data = fh.read(want)
+                if len(data) == want and want <= max_file_bytes:
+                    # bigger than stat said (growing, or /proc): read on,
+                    # never past the limit
+                    data += fh.read(max_file_bytes + 1 - want)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    if max_file_bytes is not None and len(data) > max_file_bytes:
+        _refuse_size(len(data), max_file_bytes, source=path, kind=kind, grew=True)
     if not data:
         raise InputError("empty file (0 bytes)", source=path)
     return data
