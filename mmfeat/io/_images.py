@@ -1,12 +1,15 @@
 """Robust image decoding: ``read_image`` and the ``ImageReader`` transformer.
 
 Decoding is OpenCV's (``cv2.imdecode`` on the file's bytes, so unicode paths
-and in-memory bytes work the same). Before anything is decoded the header is
-read to refuse decompression bombs, and JPEG/PNG streams are checked for
-truncation, which libjpeg would otherwise pad with grey silently.
+and in-memory bytes work the same). A file is read only up to
+``max_file_bytes``; before anything is decoded its signature must be one of
+OpenCV's formats and its header must state a size within ``max_pixels``
+(decompression bombs), and JPEG/PNG streams are checked for truncation, which
+libjpeg would otherwise pad with grey silently.
 """
 
 import os
+import re
 import struct
 
 import cv2
@@ -14,7 +17,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.utils._items import as_item_list, item_source, read_source_bytes
+from mmfeat.utils._items import (
+    DEFAULT_MAX_FILE_BYTES,
+    as_item_list,
+    item_source,
+    read_source_bytes,
+)
 from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import (
     Integral,
@@ -24,17 +32,50 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
 )
 
-__all__ = ["read_image", "ImageReader", "DEFAULT_MAX_PIXELS"]
+__all__ = [
+    "read_image",
+    "ImageReader",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_FILE_BYTES",
+    "SUPPORTED_FORMATS",
+]
 
 #: Default limit on width x height (about 179 megapixels, Pillow's own bomb limit).
 DEFAULT_MAX_PIXELS = 178_956_970
 
 _JPEG = b"\xff\xd8\xff"
 _PNG = b"\x89PNG\r\n\x1a\n"
+_JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+_J2K = b"\xff\x4f\xff\x51"
+_SUN_RASTER = b"\x59\xa6\x6a\x95"
+_AVIF_BRANDS = (b"avif", b"avis", b"avio")
+
+#: Every format OpenCV's ``imdecode`` can read in this build, by the name
+#: ``_sniff`` gives it. Each has its image size read from the header before
+#: decoding; anything else is refused undecoded.
+SUPPORTED_FORMATS = (
+    "JPEG",
+    "PNG",
+    "GIF",
+    "BMP",
+    "WebP",
+    "TIFF",
+    "PNM",
+    "PAM",
+    "PFM",
+    "Radiance HDR",
+    "Sun raster",
+    "JPEG 2000",
+    "AVIF",
+)
 
 
 def _sniff(buf):
-    """Return the container format named by the magic bytes, or None."""
+    """Return the container format named by the magic bytes, or None.
+
+    The signatures are those OpenCV's decoders check, so a buffer this returns
+    None for is one no OpenCV decoder would claim.
+    """
     if buf.startswith(_JPEG):
         return "JPEG"
     if buf.startswith(_PNG):
@@ -45,34 +86,312 @@ def _sniff(buf):
         return "BMP"
     if buf[:4] == b"RIFF" and buf[8:12] == b"WEBP":
         return "WEBP"
-    if buf[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    if buf[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6"):
-        return "PNM"
+    if buf[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"  # classic and BigTIFF, either byte order
+    if buf[:1] == b"P" and buf[2:3].isspace():
+        if buf[1:2] in b"123456":
+            return "PNM"
+        if buf[1:2] == b"7":
+            return "PAM"
+        if buf[1:2] in (b"F", b"f"):
+            return "PFM"
+    if buf.startswith((b"#?RADIANCE", b"#?RGBE")):
+        return "HDR"
+    if buf.startswith(_SUN_RASTER):
+        return "SUNRASTER"
+    if buf.startswith((_JP2, _J2K)):
+        return "JPEG2000"
+    if buf[4:8] == b"ftyp":
+        size = int.from_bytes(buf[:4], "big")
+        brands = buf[8:12] + buf[16 : min(size, 4096)]
+        if any(brands[i : i + 4] in _AVIF_BRANDS for i in range(0, len(brands), 4)):
+            return "AVIF"
     return None
+
+
+_FF_RUN = re.compile(rb"\xff+")
+
+#: Text headers (PNM, PAM, Radiance) must end within this many bytes; a longer
+#: one is refused, so no header scan ever walks a whole file.
+_MAX_TEXT_HEADER = 65536
+
+#: Boxes (JPEG 2000, AVIF) and TIFF directory entries read at most, so a file
+#: of a million empty boxes costs a bounded scan.
+_MAX_BOXES = 4096
+_MAX_TIFF_ENTRIES = 65536
 
 
 def _jpeg_size(buf):
+    """(height, width) of the first frame header, found as libjpeg finds it.
+
+    Bytes between segments are skipped to the next 0xFF, fill bytes and
+    stuffed zeros are not markers; the scan stops at the first start of scan.
+    """
     i, n = 2, len(buf)
-    while i + 9 < n:
-        if buf[i] != 0xFF:
-            i += 1
+    while True:
+        m = _FF_RUN.search(buf, i)
+        if m is None:
+            return None
+        j = m.end()  # the marker byte, after any 0xFF fill
+        if j + 8 > n:
+            return None
+        marker = buf[j]
+        if marker in (0x00, 0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i = j + 1
             continue
-        marker = buf[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", buf[i + 2 : i + 4])
+        (length,) = struct.unpack(">H", buf[j + 1 : j + 3])
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", buf[i + 5 : i + 9])
+            h, w = struct.unpack(">HH", buf[j + 4 : j + 8])
             return h, w
         if marker == 0xDA:  # start of scan before any frame header
             return None
-        i += 2 + length
-    return None
+        i = j + 1 + length
+
+
+def _bmp_size(buf):
+    """BMP size as OpenCV reads it: 16-bit for OS/2 core headers, else 32-bit."""
+    (header,) = struct.unpack("<I", buf[14:18])
+    if header == 12:  # BITMAPCOREHEADER (OS/2 1.x): unsigned 16-bit sizes
+        w, h = struct.unpack("<HH", buf[18:22])
+    elif header >= 36:  # BITMAPINFOHEADER and its successors
+        w, h = struct.unpack("<ii", buf[18:26])
+    else:
+        return None  # OpenCV reads no other header size
+    return abs(h), abs(w)
+
+
+# TIFF field types libtiff accepts for an image dimension: size and format
+_TIFF_INT_TYPES = {
+    1: (1, "B"),
+    3: (2, "H"),
+    4: (4, "I"),
+    6: (1, "b"),
+    8: (2, "h"),
+    9: (4, "i"),
+    16: (8, "Q"),
+    17: (8, "q"),
+}
+_TIFF_MAX_IFDS = 1024
+
+
+def _tiff_size(buf):
+    """Largest (height, width) over the TIFF's image directories, or None.
+
+    Reads classic TIFF and BigTIFF in either byte order and walks the whole
+    IFD chain (loops, and chains past ``_TIFF_MAX_IFDS`` directories or
+    ``_MAX_TIFF_ENTRIES`` entries, are cut): OpenCV decodes the first
+    directory, which must be complete; the largest one bounds any page.
+    """
+    order = "<" if buf[:2] == b"II" else ">"
+    big = struct.unpack(order + "H", buf[2:4])[0] == 43
+    if big:
+        if struct.unpack(order + "HH", buf[4:8]) != (8, 0):
+            return None
+        (offset,) = struct.unpack(order + "Q", buf[8:16])
+        count_fmt, entry_size, next_fmt, inline = "Q", 20, "Q", 8
+    else:
+        (offset,) = struct.unpack(order + "I", buf[4:8])
+        count_fmt, entry_size, next_fmt, inline = "H", 12, "I", 4
+    count_size = struct.calcsize(count_fmt)
+    next_size = struct.calcsize(next_fmt)
+    best, seen, budget = None, set(), _MAX_TIFF_ENTRIES
+    while offset and offset not in seen and len(seen) < _TIFF_MAX_IFDS:
+        seen.add(offset)
+        if offset + count_size > len(buf):
+            break
+        (n,) = struct.unpack(order + count_fmt, buf[offset : offset + count_size])
+        start = offset + count_size
+        # libtiff refuses a directory of over 4096 entries ("sanity check")
+        if n > 4096 or n > budget or start + n * entry_size + next_size > len(buf):
+            break
+        budget -= n
+        dims = {256: 0, 257: 0}
+        for k in range(n):
+            e = start + k * entry_size
+            (tag,) = struct.unpack(order + "H", buf[e : e + 2])
+            if tag not in dims:
+                continue
+            ftype = struct.unpack(order + "H", buf[e + 2 : e + 4])[0]
+            if ftype not in _TIFF_INT_TYPES:
+                return None  # libtiff refuses it too; never guess a size
+            size, fmt = _TIFF_INT_TYPES[ftype]
+            count_at = e + 4
+            vfmt = "Q" if big else "I"
+            (count,) = struct.unpack(order + vfmt, buf[count_at : count_at + inline])
+            at = count_at + inline
+            if count * size > inline:  # stored elsewhere: first value counts
+                (at,) = struct.unpack(order + vfmt, buf[at : at + inline])
+            (value,) = struct.unpack(order + fmt, buf[at : at + size])
+            dims[tag] = max(dims[tag], abs(value))  # a repeated tag: the larger
+        if best is None and not (dims[256] and dims[257]):
+            return None  # the first directory, the one decoded, has no size
+        if best is None or dims[256] * dims[257] > best[0] * best[1]:
+            best = (dims[257], dims[256])
+        e = start + n * entry_size
+        (offset,) = struct.unpack(order + next_fmt, buf[e : e + next_size])
+    return best
+
+
+_SPACES = re.compile(rb"\s*")
+_DIGITS = re.compile(rb"\d+")
+
+
+def _pnm_size(buf, *, comments):
+    """(height, width) of a PNM/PFM header: two numbers after the magic.
+
+    Whitespace and (PNM only) ``#`` comments are skipped; the header must end
+    within ``_MAX_TEXT_HEADER`` bytes.
+    """
+    head = buf[:_MAX_TEXT_HEADER]
+    pos, out = 2, []
+    while len(out) < 2:
+        pos = _SPACES.match(head, pos).end()
+        if comments and head[pos : pos + 1] == b"#":
+            end = head.find(b"\n", pos)
+            if end < 0:
+                return None
+            pos = end + 1
+            continue
+        m = _DIGITS.match(head, pos)
+        if m is None or m.end() == len(head):
+            return None  # not a number, or one that runs off the window
+        digits = m.group()
+        out.append(int(digits) if len(digits) <= 18 else 10**18)
+        pos = m.end()
+    return out[1], out[0]
+
+
+def _pam_size(buf):
+    head = buf[:_MAX_TEXT_HEADER]
+    end = head.find(b"ENDHDR")
+    if end < 0:
+        return None
+    fields = {}
+    for line in head[3:end].splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in (b"WIDTH", b"HEIGHT") and words[1].isdigit():
+            key, digits = words[0], words[1]
+            value = int(digits) if len(digits) <= 18 else 10**18
+            fields[key] = max(fields.get(key, 0), value)  # a repeated key: the larger
+    if b"WIDTH" not in fields or b"HEIGHT" not in fields:
+        return None
+    return fields[b"HEIGHT"], fields[b"WIDTH"]
+
+
+_HDR_SIZE_LINE = re.compile(rb"-Y\s*([+-]?\d+)\s*\+X\s*([+-]?\d+)")
+
+
+def _hdr_size(buf):
+    """Radiance size as OpenCV's reader finds it (``fgets`` of 128 bytes).
+
+    OpenCV reads the header in chunks of at most 127 bytes, ends it at the
+    first chunk that starts with a newline, and takes the next chunk as
+    ``-Y <height> +X <width>``; reading the same way is what makes the check
+    see the size the decoder will allocate. The larger of that and any
+    resolution line of the header read whole is kept.
+    """
+    buf = buf[:_MAX_TEXT_HEADER]
+    pos, n, first = 0, len(buf), True
+    opencv = None
+    while pos < n:
+        nl = buf.find(b"\n", pos, pos + 127)
+        end = nl + 1 if nl >= 0 else min(pos + 127, n)
+        chunk, pos = buf[pos:end], end
+        if first:
+            first = False
+            continue
+        if chunk.startswith(b"\n"):
+            nl = buf.find(b"\n", pos, pos + 127)
+            line = buf[pos : nl + 1 if nl >= 0 else min(pos + 127, n)]
+            m = _HDR_SIZE_LINE.match(line.split(b"\0")[0])
+            if m:
+                h, w = (min(abs(int(g)), 10**18) for g in m.groups())
+                opencv = h, w
+            break
+    whole = None
+    blank = buf.find(b"\n\n")
+    if blank >= 0:
+        line = buf[blank + 2 : buf.find(b"\n", blank + 2)]
+        m = re.match(rb"[-+]([XY])\s+(\d+)\s+[-+]([XY])\s+(\d+)", line)
+        if m and {m.group(1), m.group(3)} == {b"X", b"Y"}:
+            a, b = (min(int(g), 10**18) for g in (m.group(2), m.group(4)))
+            whole = (a, b) if m.group(1) == b"Y" else (b, a)
+    if opencv is None:
+        return None  # OpenCV would find no size either: it cannot decode it
+    if whole is not None and whole[0] * whole[1] > opencv[0] * opencv[1]:
+        return whole
+    return opencv
+
+
+def _iso_boxes(buf, start, end, budget):
+    """Yield (type, payload start, payload end) of the ISO-BMFF boxes in a range.
+
+    ``budget`` is a one-element list counting the boxes left for the whole
+    scan; the walk stops when it is spent.
+    """
+    pos = start
+    while pos + 8 <= end and budget[0] > 0:
+        budget[0] -= 1
+        size = int.from_bytes(buf[pos : pos + 4], "big")
+        kind = bytes(buf[pos + 4 : pos + 8])
+        head = 8
+        if size == 1:
+            if pos + 16 > end:
+                return
+            size, head = int.from_bytes(buf[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            size = end - pos
+        if size < head or pos + size > end:
+            return
+        yield kind, pos + head, pos + size
+        pos += size
+
+
+def _avif_size(buf):
+    """Largest size over the AVIF's ``ispe`` properties and track headers."""
+    sizes, budget = [], [_MAX_BOXES]
+
+    def walk(start, end, depth):
+        if depth > 8:
+            return
+        for kind, a, b in _iso_boxes(buf, start, end, budget):
+            if kind == b"meta":
+                walk(a + 4, b, depth + 1)  # a full box: skip version and flags
+            elif kind in (b"iprp", b"ipco", b"moov", b"trak"):
+                walk(a, b, depth + 1)
+            elif kind == b"ispe" and b - a >= 12:
+                w, h = struct.unpack(">II", buf[a + 4 : a + 12])
+                sizes.append((h, w))
+            elif kind == b"tkhd" and b - a >= 84:
+                at = a + (88 if buf[a] == 1 else 76)  # 16.16 fixed point
+                if at + 8 <= b:
+                    w, h = struct.unpack(">II", buf[at : at + 8])
+                    sizes.append((h >> 16, w >> 16))
+
+    walk(0, len(buf), 0)
+    return max(sizes, key=lambda hw: hw[0] * hw[1]) if sizes else None
+
+
+def _jpeg2000_size(buf):
+    """Size from the codestream's SIZ segment (and a JP2 ``ihdr``), the larger."""
+    sizes, budget = [], [_MAX_BOXES]
+
+    def siz(at):
+        if buf[at : at + 4] == _J2K and at + 24 <= len(buf):
+            x1, y1, x0, y0 = struct.unpack(">IIII", buf[at + 8 : at + 24])
+            sizes.append((max(0, y1 - y0), max(0, x1 - x0)))
+
+    if buf.startswith(_J2K):
+        siz(0)
+    else:
+        for kind, a, b in _iso_boxes(buf, 0, len(buf), budget):
+            if kind == b"jp2c":
+                siz(a)
+            elif kind == b"jp2h":
+                for sub, c, d in _iso_boxes(buf, a, b, budget):
+                    if sub == b"ihdr" and d - c >= 8:
+                        sizes.append(struct.unpack(">II", buf[c : c + 8]))
+    return max(sizes, key=lambda hw: hw[0] * hw[1]) if sizes else None
 
 
 def _header_size(buf, fmt):
@@ -85,8 +404,7 @@ def _header_size(buf, fmt):
             w, h = struct.unpack("<HH", buf[6:10])
             return h, w
         if fmt == "BMP":
-            w, h = struct.unpack("<ii", buf[18:26])
-            return abs(h), abs(w)
+            return _bmp_size(buf)
         if fmt == "WEBP":
             chunk = buf[12:16]
             if chunk == b"VP8X":
@@ -101,9 +419,62 @@ def _header_size(buf, fmt):
                 return h & 0x3FFF, w & 0x3FFF
         if fmt == "JPEG":
             return _jpeg_size(buf)
-    except struct.error:
+        if fmt == "TIFF":
+            return _tiff_size(buf)
+        if fmt in ("PNM", "PFM"):
+            return _pnm_size(buf, comments=fmt == "PNM")
+        if fmt == "PAM":
+            return _pam_size(buf)
+        if fmt == "HDR":
+            return _hdr_size(buf)
+        if fmt == "SUNRASTER":
+            w, h = struct.unpack(">ii", buf[4:12])
+            return abs(h), abs(w)
+        if fmt == "JPEG2000":
+            return _jpeg2000_size(buf)
+        if fmt == "AVIF":
+            return _avif_size(buf)
+    except (struct.error, ValueError, IndexError):
         return None
     return None
+
+
+def _check_header(buf, fmt, *, max_pixels, source):
+    """Refuse, before any decoding, what the decompression-bomb guard cannot pass.
+
+    An unknown signature is refused (no decoder would take it); a known one
+    must state a size in its header, within ``max_pixels``, and JPEG/PNG
+    streams must not be visibly truncated. With ``max_pixels=None`` the size
+    is not read.
+    """
+    if fmt is None:
+        if _looks_like_text(buf):
+            raise InputError(
+                "not an image: the file holds text, no image signature "
+                f"({', '.join(SUPPORTED_FORMATS)}) found",
+                source=source,
+            )
+        raise InputError(
+            "cannot decode image (unknown format): corrupt data or not an image "
+            f"file; no signature of {', '.join(SUPPORTED_FORMATS)} found",
+            source=source,
+        )
+    hw = None if max_pixels is None else _header_size(buf, fmt)
+    if hw is not None:
+        _check_pixels(
+            *hw, max_pixels=max_pixels, min_size=None, source=source, claimed=True
+        )
+    reason = _check_complete(buf, fmt)
+    if reason:
+        raise InputError(reason, source=source)
+    if hw is None and max_pixels is not None:
+        raise InputError(
+            f"cannot decode image ({fmt}): its header states no readable image "
+            "size (truncated, corrupt or an unsupported variant), so the "
+            f"decompression-bomb guard (max_pixels={max_pixels:,}) cannot check "
+            "it; it is not decoded",
+            source=source,
+        )
 
 
 def _check_complete(buf, fmt):
@@ -121,9 +492,12 @@ def _check_complete(buf, fmt):
 def _decode(buf, *, fmt, mode, source):
     """Decode bytes with OpenCV into an RGB(A)/gray ndarray, channels last."""
     arr = np.frombuffer(buf, dtype=np.uint8)
-    if fmt == "JPEG":
+    if fmt == "JPEG" or (fmt == "BMP" and buf[14:18] == b"\x0c\x00\x00\x00"):
         # JPEG has no alpha and is 8-bit: let libjpeg convert (CMYK, YCCK) and
         # apply the EXIF orientation, which IMREAD_UNCHANGED would ignore.
+        # OS/2 bitmaps (12-byte core header) have no alpha either, and OpenCV
+        # reads their colours only when asked for colour: IMREAD_UNCHANGED
+        # gives them as gray.
         flags = cv2.IMREAD_GRAYSCALE if mode == "gray" else cv2.IMREAD_COLOR
     else:
         flags = cv2.IMREAD_UNCHANGED
@@ -260,6 +634,7 @@ def read_image(
     max_pixels=DEFAULT_MAX_PIXELS,
     min_size=None,
     pad_value=0.0,
+    max_file_bytes=DEFAULT_MAX_FILE_BYTES,
 ):
     """Read one image from a path, raw bytes or an array.
 
@@ -281,11 +656,20 @@ def read_image(
         float32 in [0, 1], or uint8 in [0, 255].
     max_pixels : int or None, default=DEFAULT_MAX_PIXELS
         Refuse images whose width x height exceeds this, read from the header
-        before any pixel is decoded (decompression bombs). ``None`` disables.
+        before any pixel is decoded (decompression bombs): every format OpenCV
+        decodes (JPEG, PNG, GIF, BMP incl. OS/2, WebP, TIFF/BigTIFF, PNM, PAM,
+        PFM, Radiance HDR, Sun raster, JPEG 2000, AVIF) has its size read
+        first, a header without a readable size is refused undecoded, and a
+        file of no known format is never handed to a decoder. ``None``
+        disables the size check (the format must still be known).
     min_size : tuple of int (height, width), default=None
         Refuse images smaller than this (checked before resizing).
     pad_value : float, default=0.0
         Fill value in [0, 1] for ``resize="pad"``.
+    max_file_bytes : int or None, default=DEFAULT_MAX_FILE_BYTES
+        Refuse files larger than this (256 MiB by default), from their size
+        before reading and by never reading more than this; ``None`` reads
+        files of any size.
 
     Returns
     -------
@@ -298,7 +682,7 @@ def read_image(
     InputError
         The item cannot be used (missing file, directory, empty or truncated
         file, not an image, too many pixels, NaN values, ...). The message names
-        the source and the reason.
+        the source and the reason; a refusal by a limit names the limit.
 
     Examples
     --------
@@ -315,22 +699,9 @@ def read_image(
         )
         uint8_in = img.dtype == np.uint8
     elif isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
-        buf = read_source_bytes(item, kind="image file")
+        buf = read_source_bytes(item, kind="image file", max_file_bytes=max_file_bytes)
         fmt = _sniff(buf)
-        hw = _header_size(buf, fmt)
-        if hw is not None:
-            _check_pixels(
-                *hw, max_pixels=max_pixels, min_size=None, source=source, claimed=True
-            )
-        reason = _check_complete(buf, fmt)
-        if reason:
-            raise InputError(reason, source=source)
-        if fmt is None and _looks_like_text(buf):
-            raise InputError(
-                "not an image: the file holds text, no image signature "
-                "(JPEG, PNG, GIF, BMP, WebP, TIFF, PNM) found",
-                source=source,
-            )
+        _check_header(buf, fmt, max_pixels=max_pixels, source=source)
         img = _decode(buf, fmt=fmt, mode=mode, source=source)
         _check_pixels(
             *img.shape[:2], max_pixels=max_pixels, min_size=min_size, source=source
@@ -383,11 +754,15 @@ class ImageReader(TransformerMixin, BaseEstimator):
     dtype : {"float32", "uint8"}, default="float32"
         Output dtype: float32 in [0, 1] or uint8.
     max_pixels : int or None, default=DEFAULT_MAX_PIXELS
-        Decompression-bomb guard, checked on the header before decoding.
+        Decompression-bomb guard, checked on the header before decoding (see
+        :func:`read_image`).
     min_size : tuple of int (height, width), default=None
         Refuse images smaller than this.
     pad_value : float, default=0.0
         Fill value in [0, 1] used by ``resize="pad"``.
+    max_file_bytes : int or None, default=DEFAULT_MAX_FILE_BYTES
+        Largest file read, in bytes (256 MiB by default): a larger file is
+        refused from its size, without being read. ``None`` disables.
     on_error : {"raise", "missing"}, default="raise"
         ``"raise"``: the first bad item raises :class:`~mmfeat.exceptions.InputError`
         naming its row, source and reason. ``"missing"``: a bad item becomes
@@ -429,6 +804,7 @@ class ImageReader(TransformerMixin, BaseEstimator):
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
         "min_size": [tuple, list, None],
         "pad_value": [Interval(Real, 0, 1, closed="both")],
+        "max_file_bytes": [Interval(Integral, 1, None, closed="left"), None],
         "on_error": [StrOptions({"raise", "missing"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -444,6 +820,7 @@ class ImageReader(TransformerMixin, BaseEstimator):
         max_pixels=DEFAULT_MAX_PIXELS,
         min_size=None,
         pad_value=0.0,
+        max_file_bytes=DEFAULT_MAX_FILE_BYTES,
         on_error="raise",
         n_jobs=None,
         verbose=0,
@@ -455,6 +832,7 @@ class ImageReader(TransformerMixin, BaseEstimator):
         self.max_pixels = max_pixels
         self.min_size = min_size
         self.pad_value = pad_value
+        self.max_file_bytes = max_file_bytes
         self.on_error = on_error
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -507,6 +885,7 @@ class ImageReader(TransformerMixin, BaseEstimator):
             max_pixels=self.max_pixels,
             min_size=None if self.min_size is None else tuple(self.min_size),
             pad_value=self.pad_value,
+            max_file_bytes=self.max_file_bytes,
         )
         results, self.errors_ = map_items(
             lambda it: read_image(it, **opts),
