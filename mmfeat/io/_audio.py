@@ -3,24 +3,69 @@
 Decoding is libsndfile's (through ``soundfile``: WAV, FLAC, OGG/Vorbis and
 more); resampling is ``scipy.signal.resample_poly``. Integer and float PCM of
 any width come out as float32 in [-1, 1].
+
+A file's header is hostile until checked: its size is bounded before it is
+read (``max_file_bytes``), its sample rate and channel count must be sane
+(``SAMPLE_RATE_RANGE``, ``MAX_CHANNELS``) and its length within
+``max_duration``, all before a sample is decoded; decoding then runs in blocks
+and stops as soon as the clip passes ``max_duration``, whatever the header
+said. Resampling uses a polyphase ratio of at most ``MAX_RESAMPLE_FACTOR``
+terms, so its filter and its cost are bounded for any pair of rates.
 """
 
 import io
 import math
 import os
 import re
+from fractions import Fraction
+from numbers import Real
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mmfeat.exceptions import InputError
+from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.utils._items import as_item_list, item_source, read_source_bytes
 from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import Integral, Interval, StrOptions, _fit_context
 
-__all__ = ["read_audio", "AudioReader"]
+__all__ = [
+    "read_audio",
+    "AudioReader",
+    "DEFAULT_MAX_DURATION",
+    "DEFAULT_MAX_AUDIO_FILE_BYTES",
+    "SAMPLE_RATE_RANGE",
+    "MAX_CHANNELS",
+    "MAX_RESAMPLE_FACTOR",
+]
+
+#: Default longest clip read, in seconds (10 minutes: a whole song, or a long
+#: recording that a feature pipeline should see cut into clips).
+DEFAULT_MAX_DURATION = 600.0
+
+#: Default cap on the size of one audio file (512 MiB: 10 minutes of 96 kHz
+#: stereo 32-bit float PCM fits).
+DEFAULT_MAX_AUDIO_FILE_BYTES = 512 * 2**20
+
+#: Sample rates accepted in a file's header, in Hz: from low-rate sensors up to
+#: studio 192 kHz. A rate outside is a corrupt or
+#: hostile header (a 1 Hz WAV turns 40 KB into 320M samples at 16 kHz).
+SAMPLE_RATE_RANGE = (1_000, 192_000)
+
+#: Most channels a file may have (7.1 surround is 8, third-order ambisonics 16).
+MAX_CHANNELS = 16
+
+#: Largest up or down factor of the polyphase resampler. Rates whose exact
+#: ratio needs larger terms (coprime rates, e.g. 191,999 Hz to 16 kHz) are
+#: resampled at the nearest ratio with terms this small: the output rate is
+#: then off by under 2e-5 relative (under 3e-7 for ratios near 1/3), far below
+#: the clock error of sound cards (~5e-5), and the filter has at most
+#: 20 * MAX_RESAMPLE_FACTOR + 1 taps.
+MAX_RESAMPLE_FACTOR = 4096
+
+_BLOCK_FRAMES = 1 << 16
+_UNKNOWN_FRAMES = 1 << 62  # libsndfile gives SF_COUNT_MAX when it does not know
 
 
 def _riff_data_shortfall(buf):
@@ -39,7 +84,81 @@ def _riff_data_shortfall(buf):
     return 0
 
 
-def _decode(buf, *, source):
+def _check_stream(sr, channels, frames, *, max_duration, source):
+    """Refuse a header whose rate, channels or length is out of bounds."""
+    lo, hi = SAMPLE_RATE_RANGE
+    if not lo <= sr <= hi:
+        raise InputError(
+            f"sample rate {sr:,} Hz is outside the supported range {lo:,}-{hi:,} Hz "
+            "(a corrupt or hostile header); the file is not decoded",
+            source=source,
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InputError(
+            f"{channels:,} channels, outside the supported 1-{MAX_CHANNELS} "
+            "(a corrupt or hostile header); the file is not decoded",
+            source=source,
+        )
+    if frames >= _UNKNOWN_FRAMES:
+        raise InputError(
+            "the header gives no length (a stream of unknown duration), so it "
+            "cannot be checked against max_duration; the file is not decoded",
+            source=source,
+        )
+    if max_duration is not None and frames > max_duration * sr:
+        raise InputError(
+            f"audio is {frames / sr:,.1f} s long ({frames:,} frames at {sr:,} Hz) "
+            f"by its header, over max_duration={max_duration:g} s; raise "
+            "max_duration (None: no limit) if such clips are expected",
+            source=source,
+        )
+
+
+def _read_blocks(f, *, mono, max_duration, source):
+    """Decode ``f`` in blocks into (n_frames, n_out) float32, mixing to mono.
+
+    Memory is the output plus one block, whatever the channel count; the read
+    stops one block past ``max_frames`` so a header that under-states the
+    length cannot make it unbounded.
+    """
+    n_out = 1 if mono else f.channels
+    sr = f.samplerate
+    max_frames = None if max_duration is None else int(max_duration * sr)
+    capacity = max(1, min(f.frames, _BLOCK_FRAMES * 16))
+    if max_frames is not None:
+        capacity = min(capacity, max_frames + 1)
+    out = np.empty((capacity, n_out), dtype=np.float32)
+    n = 0
+    while True:
+        want = _BLOCK_FRAMES
+        if max_frames is not None:
+            want = min(want, max_frames + 1 - n)
+        block = f.read(want, dtype="float32", always_2d=True)
+        k = block.shape[0]
+        if k == 0:
+            break
+        if mono and block.shape[1] > 1:
+            block = block.mean(axis=1, keepdims=True)
+        if n + k > out.shape[0]:
+            grow = max(n + k, 2 * out.shape[0])
+            if max_frames is not None:
+                grow = min(grow, max_frames + 1)
+            bigger = np.empty((grow, n_out), dtype=np.float32)
+            bigger[:n] = out[:n]
+            out = bigger
+        out[n : n + k] = block
+        n += k
+        if max_frames is not None and n > max_frames:
+            raise InputError(
+                f"audio decodes to more than max_duration={max_duration:g} s "
+                f"although its header says {f.frames / sr:,.1f} s ({f.frames:,} "
+                f"frames at {sr:,} Hz); decoding was stopped there",
+                source=source,
+            )
+    return out[:n]
+
+
+def _decode(buf, *, source, mono=False, max_duration=None):
     shortfall = _riff_data_shortfall(buf)
     if shortfall:
         raise InputError(
@@ -50,7 +169,12 @@ def _decode(buf, *, source):
     try:
         with sf.SoundFile(io.BytesIO(buf)) as f:
             sr = f.samplerate
-            data = f.read(dtype="float32", always_2d=True)
+            _check_stream(
+                sr, f.channels, f.frames, max_duration=max_duration, source=source
+            )
+            data = _read_blocks(f, mono=mono, max_duration=max_duration, source=source)
+    except InputError:
+        raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         # libsndfile names the in-memory buffer ("<_io.BytesIO object at
         # 0x...>"): drop it, so a report does not change from run to run
@@ -61,6 +185,32 @@ def _decode(buf, *, source):
             source=source,
         ) from None
     return data, sr
+
+
+def _poly_factors(target, source):
+    """Up/down factors of the resampler, both at most ``MAX_RESAMPLE_FACTOR``.
+
+    The exact reduced ratio when its terms are small enough (every common
+    pair of rates: 44,100 to 16,000 is 160/441), else the nearest ratio with
+    small terms (best rational approximation), so the filter never grows with
+    awkward rates (a prime rate made scipy design a 200M-tap filter). Ratios
+    beyond ``MAX_RESAMPLE_FACTOR`` either way, reachable only with a target
+    ``sr`` outside ``SAMPLE_RATE_RANGE``, become an integer factor.
+    """
+    g = math.gcd(target, source)
+    up, down = target // g, source // g
+    limit = MAX_RESAMPLE_FACTOR
+    if max(up, down) <= limit:
+        return up, down
+    if target * limit < source:  # below 1/limit: an integer decimation
+        return 1, round(source / target)
+    if source * limit < target:  # above limit: an integer interpolation
+        return round(target / source), 1
+    if up < down:
+        f = Fraction(target, source).limit_denominator(limit)
+        return f.numerator, f.denominator
+    f = Fraction(source, target).limit_denominator(limit)
+    return f.denominator, f.numerator
 
 
 def _array_to_float(y, *, source):
@@ -89,7 +239,23 @@ def _array_to_float(y, *, source):
     raise InputError(f"unsupported audio dtype {y.dtype}", source=source)
 
 
-def read_audio(item, *, sr=None, mono=True):
+def _check_max_duration(max_duration):
+    ok = isinstance(max_duration, Real) and not isinstance(max_duration, bool)
+    if max_duration is not None and not (ok and max_duration > 0):
+        raise ParameterError(
+            "max_duration must be None or a positive number of seconds; "
+            f"got {max_duration!r}"
+        )
+
+
+def read_audio(
+    item,
+    *,
+    sr=None,
+    mono=True,
+    max_duration=DEFAULT_MAX_DURATION,
+    max_file_bytes=DEFAULT_MAX_AUDIO_FILE_BYTES,
+):
     """Read one audio clip from a path, raw bytes or an array.
 
     Parameters
@@ -100,9 +266,18 @@ def read_audio(item, *, sr=None, mono=True):
         are taken to be at ``sr`` already (or at 22,050 Hz when ``sr`` is None,
         as librosa assumes); integer arrays are scaled to [-1, 1].
     sr : int, default=None
-        Target sample rate; ``None`` keeps the file's own rate.
+        Target sample rate; ``None`` keeps the file's own rate. Coprime rate
+        pairs are resampled at the nearest ratio of factors up to
+        ``MAX_RESAMPLE_FACTOR`` (output rate off by under 2e-5 relative).
     mono : bool, default=True
-        Average the channels into one.
+        Average the channels into one (block by block while decoding).
+    max_duration : float or None, default=DEFAULT_MAX_DURATION
+        Longest clip accepted, in seconds (600 by default): checked on the
+        file's header before decoding and again while decoding, which stops
+        past the limit. ``None`` accepts any length. Arrays are not limited.
+    max_file_bytes : int or None, default=DEFAULT_MAX_AUDIO_FILE_BYTES
+        Largest file read, in bytes (512 MiB by default), refused from its size
+        before it is read. ``None`` disables.
 
     Returns
     -------
@@ -114,8 +289,12 @@ def read_audio(item, *, sr=None, mono=True):
     Raises
     ------
     InputError
-        Missing/empty/truncated file, not an audio file, no samples, or NaN or
-        infinite samples. The message names the source and the reason.
+        Missing/empty/truncated/too large file, not an audio file, a sample
+        rate outside ``SAMPLE_RATE_RANGE``, more than ``MAX_CHANNELS`` channels,
+        longer than ``max_duration``, no samples, or NaN or infinite samples.
+        The message names the source, the reason and the limit.
+    ParameterError
+        ``max_duration`` is not a positive number or None.
 
     Examples
     --------
@@ -124,13 +303,19 @@ def read_audio(item, *, sr=None, mono=True):
     >>> y.dtype, y.shape, sr
     (dtype('float32'), (800,), 8000)
     """
+    _check_max_duration(max_duration)
+    if max_duration is not None and math.isinf(max_duration):
+        max_duration = None
     source = item_source(item)
     if isinstance(item, np.ndarray):
         data = _array_to_float(item, source=source)
         orig_sr = sr if sr is not None else 22050
     elif isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
-        buf = read_source_bytes(item, kind="audio file")
-        data, orig_sr = _decode(buf, source=source)
+        buf = read_source_bytes(item, kind="audio file", max_file_bytes=max_file_bytes)
+        data, orig_sr = _decode(
+            buf, source=source, mono=mono, max_duration=max_duration
+        )
+        del buf
     else:
         raise InputError(
             f"unsupported item type {type(item).__name__}; expected a path, bytes "
@@ -147,8 +332,8 @@ def read_audio(item, *, sr=None, mono=True):
         )
     y = data.mean(axis=1) if mono else data.T
     if sr is not None and sr != orig_sr:
-        g = math.gcd(int(sr), int(orig_sr))
-        y = resample_poly(y, int(sr) // g, int(orig_sr) // g, axis=-1)
+        up, down = _poly_factors(int(sr), int(orig_sr))
+        y = resample_poly(y, up, down, axis=-1)
         orig_sr = sr
     return np.ascontiguousarray(y, dtype=np.float32), int(orig_sr)
 
@@ -164,6 +349,13 @@ class AudioReader(TransformerMixin, BaseEstimator):
         features downstream assume one rate.
     mono : bool, default=True
         Average channels into one.
+    max_duration : float or None, default=DEFAULT_MAX_DURATION
+        Longest clip accepted, in seconds (600 by default), checked on the
+        header before decoding and while decoding; ``None`` accepts any length.
+        Files with a sample rate outside 1,000-192,000 Hz or more than 16
+        channels are refused as well (see :func:`read_audio`).
+    max_file_bytes : int or None, default=DEFAULT_MAX_AUDIO_FILE_BYTES
+        Largest file read, in bytes (512 MiB by default); ``None`` disables.
     on_error : {"raise", "missing"}, default="raise"
         ``"raise"``: the first bad item raises :class:`~mmfeat.exceptions.InputError`
         naming its row, source and reason. ``"missing"``: a bad item becomes
@@ -199,14 +391,28 @@ class AudioReader(TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "sr": [Interval(Integral, 1, None, closed="left"), None],
         "mono": ["boolean"],
+        "max_duration": [Interval(Real, 0, None, closed="neither"), None],
+        "max_file_bytes": [Interval(Integral, 1, None, closed="left"), None],
         "on_error": [StrOptions({"raise", "missing"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, sr=None, mono=True, on_error="raise", n_jobs=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        sr=None,
+        mono=True,
+        max_duration=DEFAULT_MAX_DURATION,
+        max_file_bytes=DEFAULT_MAX_AUDIO_FILE_BYTES,
+        on_error="raise",
+        n_jobs=None,
+        verbose=0,
+    ):
         self.sr = sr
         self.mono = mono
+        self.max_duration = max_duration
+        self.max_file_bytes = max_file_bytes
         self.on_error = on_error
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -249,9 +455,14 @@ class AudioReader(TransformerMixin, BaseEstimator):
         if not hasattr(self, "n_features_in_"):
             self.fit()
         items = as_item_list(X, stack_ndim=2)
-        sr, mono = self.sr, self.mono
+        opts = dict(
+            sr=self.sr,
+            mono=self.mono,
+            max_duration=self.max_duration,
+            max_file_bytes=self.max_file_bytes,
+        )
         results, self.errors_ = map_items(
-            lambda it: read_audio(it, sr=sr, mono=mono)[0],
+            lambda it: read_audio(it, **opts)[0],
             items,
             n_jobs=self.n_jobs,
             verbose=self.verbose,
