@@ -344,7 +344,16 @@ def test_fetch_archive_filters_members(served, subset, tmp_path):
         ({"sha256": "abc"}, "sha256 must be None or a SHA-256"),
         ({"content_sha256": "xyz"}, "content_sha256 must be None or a SHA-256"),
         ({"timeout": 0}, "timeout must be a positive number; got 0"),
+        ({"timeout": None}, "timeout must be a positive number; got None"),
         ({"url": ""}, "url must be a non-empty str"),
+        (
+            {"deadline": -1},
+            r"deadline must be a positive number or None \(no limit\); got -1",
+        ),
+        ({"deadline": "15m"}, "deadline must be a positive number or None"),
+        ({"max_download_bytes": 0}, "max_download_bytes must be a positive int"),
+        ({"max_member_bytes": 1.5}, "max_member_bytes must be a positive int"),
+        ({"max_total_bytes": True}, "max_total_bytes must be a positive int"),
     ],
 )
 def test_fetch_fsdd_bad_parameters(tmp_path, kwargs, match):
