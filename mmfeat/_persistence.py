@@ -106,6 +106,8 @@ _NO_IMPORT_PARTS = frozenset(
 )
 # sparse formats whose index arrays are checked before loading
 _SPARSE_FORMATS = ("csr", "csc", "coo")
+# members are inflated this much at a time
+_BLOCK = 2**20
 # ``__setstate__`` methods read and found to run no code chosen by the state
 # (CNNExtractor's checks a spec of ints or a torchvision name that must be in
 # ``torchvision.models.list_models()`` against the stored arrays' shapes on
@@ -488,6 +490,7 @@ def _load_skops(path, data, archive, extra, max_bytes):
         refused = sorted(n for n in pending if not _trusted_by_default(uses[n]))
     if refused:
         raise UntrustedModelError(_untrusted_message(path, refused))
+    _check_inflation(archive, path)
     _check_native_data(archive, schema, path, max_bytes)
     try:
         model = sio.loads(data, trusted=list(untrusted))
@@ -666,10 +669,12 @@ def _check_sizes(archive, path, max_bytes):
 
 
 def _read_member(archive, name, limit, path):
-    """A member's bytes, refused when its declared size is over ``limit``.
+    """A member's bytes, inflated in bounded blocks, refused past ``limit``.
 
-    :mod:`zipfile` never returns more than the declared size (it fails the
-    CRC of a member that inflates further), so this bounds memory too.
+    The declared size is checked first; then the member is read 1 MiB at a
+    time, because :meth:`zipfile.ZipFile.read` inflates a whole deflated
+    member in one call (up to 2 GiB for a member that lies about its size)
+    before cutting it to the declared size and failing its CRC.
     """
     try:
         info = archive.getinfo(name)
@@ -680,13 +685,40 @@ def _read_member(archive, name, limit, path):
             _too_big(f"member {name!r} (uncompressed)", info.file_size, limit),
             source=path,
         )
+    return _stream_member(archive, info, path, keep=True)
+
+
+def _stream_member(archive, info, path, *, keep):
+    """Inflate ``info`` 1 MiB at a time; its bytes if ``keep``, else None."""
+    parts = [] if keep else None
     try:
-        return archive.read(info)
+        with archive.open(info) as fh:
+            while True:
+                block = fh.read(_BLOCK)
+                if not block:
+                    break
+                if keep:
+                    parts.append(block)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         raise InputError(
-            f"its member {name!r} is corrupt ({type(exc).__name__}: {exc})",
+            f"its member {info.filename!r} is corrupt ({type(exc).__name__}: {exc})",
             source=path,
         ) from None
+    return b"".join(parts) if keep else None
+
+
+def _check_inflation(archive, path):
+    """Inflate every compressed member in bounded blocks before skops reads it.
+
+    :mod:`zipfile` stops a member at its declared size and fails its CRC,
+    but only after inflating one whole read at once; reading each compressed
+    member here first, block by block, turns a member that lies about its
+    size into an error at a cost of 1 MiB. skops stores its members
+    uncompressed, so its own files cost nothing here.
+    """
+    for info in archive.infolist():
+        if info.compress_type != zipfile.ZIP_STORED:
+            _stream_member(archive, info, path, keep=False)
 
 
 def _schema_only(archive, schema):
