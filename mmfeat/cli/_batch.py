@@ -1,6 +1,8 @@
 """``mmfeat fit``, ``score``, ``extract`` and ``info``: the batch workflow."""
 
 import argparse
+import contextlib
+import errno
 import os
 import sys
 import time
@@ -66,9 +68,14 @@ def add_batch_commands(sub):
         help="folder relative paths are relative to "
         "(default: the records file's folder)",
     )
+    _confine_arg(fit)
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument(
-        "--n-jobs", type=int, default=None, help="parallel modality fits (default 1)"
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="cores to use: parallel modality fits, extractor and BLAS/OpenCV "
+        "threads (default 1; -1 all cores; at most the machine's cores)",
     )
     fit.add_argument("-o", "--output", required=True, help="model file (.skops)")
 
@@ -97,7 +104,8 @@ def add_batch_commands(sub):
         "--n-jobs",
         type=int,
         default=None,
-        help="worker processes (default 1; -1 all cores; with "
+        help="worker processes, one thread each whatever the model file "
+        "says (default 1; -1 all cores; at most the machine's cores; with "
         "--scheduler, every worker of the cluster)",
     )
     score.add_argument(
@@ -145,6 +153,14 @@ def add_batch_commands(sub):
         "--errors", help="error report (default: <output stem>.errors.csv)"
     )
     extract.add_argument("--chunk-size", type=int, default=1000)
+    extract.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="threads for the model's extractors, BLAS and OpenCV, whatever "
+        "the model file says (default 1; -1 all cores; at most the "
+        "machine's cores)",
+    )
     extract.add_argument("--on-error", choices=["missing", "raise"], default="missing")
     extract.add_argument("--id-col", help="column written next to the features")
 
@@ -175,6 +191,7 @@ def _model_args(parser):
         help="folder relative paths are relative to "
         "(default: the records file's folder)",
     )
+    _confine_arg(parser)
     parser.add_argument(
         "--trusted",
         nargs="*",
@@ -184,24 +201,130 @@ def _model_args(parser):
     )
 
 
+def _confine_arg(parser):
+    parser.add_argument(
+        "--confine-to-root",
+        action="store_true",
+        help="read image and audio files only from under the root (--root, "
+        "else the records file's folder): a path that resolves outside it "
+        "(absolute, '..', or a symlink) is not opened and is that record's "
+        "error. Default: any path the records name is read",
+    )
+
+
 def run_batch_command(args, out=None, err=None):
-    """Run one batch sub-command; return the exit status."""
+    """Run one batch sub-command; return the exit status.
+
+    Errors end the command with one line on ``err``, ``mmfeat <command>:
+    error: ...``, saying what was wrong and what to do, and status 2: bad
+    parameters and input (:class:`~mmfeat.MmfeatError`), and what the
+    machine refused (an ``OSError``: a missing folder, a read-only or full
+    disk, a file-size limit; a ``MemoryError``). No traceback is printed.
+    """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
+    from mmfeat.exceptions import MmfeatError
+
     try:
         return {"fit": _fit, "score": _score, "extract": _extract, "info": _info}[
             args.command
         ](args, out, err)
-    except (ParameterError, InputError, FileNotFoundError) as exc:
-        print(f"mmfeat {args.command}: error: {exc}", file=err)
-        return 2
-    except Exception as exc:
-        from mmfeat.exceptions import MmfeatError
+    except MmfeatError as exc:
+        message = str(exc)
+    except OSError as exc:
+        message = _os_error_message(exc, args.command)
+    except MemoryError as exc:
+        message = _memory_error_message(exc, args.command)
+    print(f"mmfeat {args.command}: error: {_one_line(message)}", file=err)
+    return 2
 
-        if isinstance(exc, MmfeatError):
-            print(f"mmfeat {args.command}: error: {exc}", file=err)
-            return 2
-        raise
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+# what to do about an OSError, by errno
+_OS_ADVICE = {
+    errno.ENOENT: "check the path; create the folder first if it is an output",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
+    errno.EISDIR: "it is a folder; give a file path",
+    errno.EACCES: "no permission; choose a file or folder you can use",
+    errno.EPERM: "not permitted; choose a file or folder you can use",
+    errno.EROFS: "the file system is read-only; write to another folder",
+    errno.ENOSPC: "the disk is full; free space or write to another disk",
+    errno.EDQUOT: "the disk quota is used up; free space or raise the quota",
+    errno.EFBIG: "a file-size limit was reached (ulimit -f); raise it or write "
+    "a smaller output (Parquet instead of CSV)",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n)",
+    errno.ENAMETOOLONG: "the path is too long; use a shorter one",
+}
+
+
+def _os_error_message(exc, command):
+    """One line for an ``OSError``: the file, the reason, what to do."""
+    code = getattr(exc, "errno", None)
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    where = getattr(exc, "filename", None)
+    other = getattr(exc, "filename2", None)
+    if where is not None:
+        where = repr(os.fspath(where))
+        if other is not None:
+            where += f" -> {os.fspath(other)!r}"
+        text = f"{where}: {reason}"
+    else:
+        text = reason
+    advice = _OS_ADVICE.get(code)
+    if advice is None:
+        advice = "check the disk, the paths and their permissions"
+    if command == "score" and code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice += "; finished chunks are kept: run again with --resume"
+    return f"{text}; {advice}"
+
+
+def _memory_error_message(exc, command):
+    detail = f" ({exc})" if str(exc) else ""
+    todo = "lower --chunk-size"
+    if command == "score":
+        todo += " or --n-jobs, then run again with --resume"
+    return f"out of memory{detail}; {todo}, or use a machine with more memory"
+
+
+def _cores(n_jobs, flag="--n-jobs"):
+    """``n_jobs`` as a count of this machine's cores (None: 1), and a note.
+
+    A value above the core count is lowered to it: more threads or
+    processes than cores only compete (a model file or a typo asking for
+    20000 would start 20000).
+    """
+    from joblib import effective_n_jobs
+
+    if n_jobs is None:
+        return 1, None
+    if n_jobs == 0:
+        raise ParameterError(f"{flag} must not be 0; give 1, a count, or -1 (all)")
+    cores = os.cpu_count() or 1
+    n = effective_n_jobs(n_jobs)
+    if n > cores:
+        return (
+            cores,
+            f"{flag} {n_jobs} is more than the {cores} cores here; using {cores}",
+        )
+    return n, None
+
+
+@contextlib.contextmanager
+def _limited(model, n_threads):
+    """Run with every part of ``model`` and BLAS/OpenCV at ``n_threads``.
+
+    The one place the CLI caps what a model file may start in this process
+    (``mmfeat score`` caps its workers the same way, in the scorer).
+    """
+    from mmfeat.scoring._files import _single_threaded
+    from mmfeat.scoring._scorer import cap_resources
+
+    cap_resources(model, n_threads)
+    with _single_threaded(n_threads):
+        yield model
 
 
 def _load(args):
@@ -212,12 +335,8 @@ def _load(args):
 
 # -- fit ---------------------------------------------------------------------
 def _fit(args, out, err):
-    from sklearn.model_selection import train_test_split
-
     from mmfeat import save
-    from mmfeat.evaluation import fusion_report
     from mmfeat.scoring import make_default_model, read_records
-    from mmfeat.scoring._scorer import resolve_path
 
     columns = {
         k: getattr(args, f"{k}_col") for k in _KINDS if getattr(args, f"{k}_col")
@@ -227,13 +346,16 @@ def _fit(args, out, err):
             "give at least one of --image-col, --text-col, --audio-col"
         )
     feats = [f.strip() for f in args.image_features.split(",") if f.strip()]
+    n_jobs, note = _cores(args.n_jobs)
+    if note:
+        print(note, file=err)
     model = make_default_model(
         columns,
         fusion=args.fusion,
         classifier=args.classifier,
         image_features=feats,
         random_state=args.random_state,
-        n_jobs=args.n_jobs,
+        n_jobs=n_jobs,
     )
     t0 = time.perf_counter()
     data = args.data
@@ -250,6 +372,7 @@ def _fit(args, out, err):
         raise InputError("the records file has no rows", source=data)
     labels = frame[args.label_col]
     no_label = labels.isna().to_numpy()
+    row_of = np.flatnonzero(~no_label)  # record of each kept row
     if no_label.any():
         rows = np.flatnonzero(no_label)
         print(
@@ -270,7 +393,9 @@ def _fit(args, out, err):
     for kind in ("image", "audio"):
         col = columns.get(kind)
         if col is not None:
-            X[col] = [resolve_path(v, root) for v in X[col].tolist()]
+            X[col] = _paths(
+                X[col].tolist(), root, args.confine_to_root, col, err, row_of
+            )
     _, counts = np.unique(y, return_counts=True)
     print(
         f"{len(y)} records, {len(counts)} classes, modalities: "
@@ -278,6 +403,44 @@ def _fit(args, out, err):
         + f"; {args.fusion} fusion, {args.classifier}",
         file=out,
     )
+    with _limited(model, n_jobs):
+        _fit_and_report(model, X, y, counts, args, out, err)
+    path = save(model, args.output)
+    print(
+        f"\nsaved {type(model).__name__} to {path} ({time.perf_counter() - t0:.1f} s)",
+        file=out,
+    )
+    return 0
+
+
+def _paths(values, root, confine, col, err, row_of):
+    """A fit column's paths joined to ``root``; confined ones checked."""
+    from mmfeat.scoring._scorer import confine_path, resolve_path
+
+    if not confine:
+        return [resolve_path(v, root) for v in values]
+    out, refused = [], []
+    for i, v in enumerate(values):
+        try:
+            out.append(confine_path(v, root))
+        except InputError:
+            out.append(None)
+            refused.append(int(row_of[i]))
+    if refused:
+        print(
+            f"--confine-to-root: {len(refused)} path(s) in {col!r} resolve outside "
+            f"{root!r} and were not read; those records have no {col!r} (rows "
+            f"{refused[:10]}{' ...' if len(refused) > 10 else ''})",
+            file=err,
+        )
+    return out
+
+
+def _fit_and_report(model, X, y, counts, args, out, err):
+    from sklearn.model_selection import train_test_split
+
+    from mmfeat.evaluation import fusion_report
+
     if args.test_size > 0:
         stratify = y if counts.min() >= 2 else None
         if stratify is None:
@@ -301,35 +464,45 @@ def _fit(args, out, err):
             model.fit(X, y)
     else:
         model.fit(X, y)
-    path = save(model, args.output)
-    print(
-        f"\nsaved {type(model).__name__} to {path} ({time.perf_counter() - t0:.1f} s)",
-        file=out,
-    )
-    return 0
 
 
 # -- score -------------------------------------------------------------------
 def _score(args, out, err):
-    from mmfeat.scoring import parallel_backend, score_file
+    from mmfeat.scoring import BatchScorer, parallel_backend, score_file
     from mmfeat.scoring._scorer import _file_sha256
 
+    n_jobs = args.n_jobs
+    if not args.scheduler and n_jobs is not None:
+        n_jobs, note = _cores(n_jobs)
+        if note:
+            print(note, file=err)
     warm = None
-    if not args.scheduler and args.n_jobs not in (None, 1):
+    if not args.scheduler and n_jobs not in (None, 1):
         # workers import their libraries while this process loads the model
         from mmfeat.scoring._files import warm_workers
 
-        warm = warm_workers(args.n_jobs)
+        warm = warm_workers(n_jobs)
     model = _load(args)
     if warm is not None:
         warm.join()
     progress = args.progress if args.progress is not None else err.isatty()
+    root = args.root or os.path.dirname(os.path.abspath(args.records))
+    # one thread per worker whatever the model file says (cap_resources), and
+    # paths confined to the root when asked
+    scorer = BatchScorer(
+        model,
+        on_error=args.on_error,
+        id_column=args.id_col,
+        root=root,
+        inner_n_jobs=1,
+        confine_to_root=args.confine_to_root,
+    )
     kwargs = dict(
         errors=args.errors,
         chunk_size=args.chunk_size,
         on_error=args.on_error,
         id_column=args.id_col,
-        root=args.root,
+        root=root,
         resume=args.resume,
         progress=progress,
         model_id=_file_sha256(args.model),
@@ -338,11 +511,11 @@ def _score(args, out, err):
         if args.scheduler:
             with parallel_backend(args.scheduler):
                 summary = score_file(
-                    model, args.records, args.output, n_jobs=args.n_jobs or -1, **kwargs
+                    scorer, args.records, args.output, n_jobs=n_jobs or -1, **kwargs
                 )
         else:
             summary = score_file(
-                model, args.records, args.output, n_jobs=args.n_jobs, **kwargs
+                scorer, args.records, args.output, n_jobs=n_jobs, **kwargs
             )
     except KeyboardInterrupt:
         print(
@@ -412,21 +585,34 @@ def _extract(args, out, err):
     import scipy.sparse as sp
 
     from mmfeat.scoring import iter_records
-    from mmfeat.scoring._files import _assemble, _error_schema, _to_table
+    from mmfeat.scoring._files import (
+        _error_schema,
+        _to_table,
+        atomic_output,
+        check_output_paths,
+    )
     from mmfeat.scoring._scorer import (
         ERROR_COLUMNS,
         _walk,
         reads_files,
-        resolve_path,
+        set_on_error,
     )
 
     if not args.output.lower().endswith((".parquet", ".pq")):
         raise ParameterError(f"--output must be a .parquet file; got {args.output!r}")
+    err_path = args.errors or os.path.splitext(args.output)[0] + ".errors.csv"
+    # nothing is read or computed before every output is known to be writable
+    # and none of them is an input
+    check_output_paths(
+        {"records": args.records, "model": args.model},
+        {"output": args.output, "errors": err_path},
+    )
+    n_threads, note = _cores(args.n_jobs)
+    if note:
+        print(note, file=err)
     model = _load(args)
     part, cols, name = _feature_part(model, args.modality)
-    for est in _walk(part):
-        if type(est).__module__.startswith("mmfeat.") and "on_error" in vars(est):
-            est.on_error = args.on_error
+    set_on_error(part, args.on_error)
     col_list = [cols] if isinstance(cols, str) else list(cols)
     # only image and audio columns hold paths (a title is not one)
     if hasattr(part, "transformers_"):
@@ -444,71 +630,70 @@ def _extract(args, out, err):
     except (AttributeError, ValueError, TypeError):
         names = None
     key = args.id_col or "row"
-    tmp = f"{args.output}.tmp{os.getpid()}"
-    writer = None
     errors = []
     start = 0
     t0 = time.perf_counter()
     text_cols = col_list + ([args.id_col] if args.id_col else [])
-    try:
-        for chunk in iter_records(
-            args.records, args.chunk_size, text_columns=text_cols
-        ):
-            for c in col_list:
-                if c not in chunk.columns:
-                    raise InputError(
-                        f"no column {c!r} in the records", source=args.records
-                    )
-                if c in path_cols:
-                    chunk[c] = [resolve_path(v, root) for v in chunk[c].tolist()]
-            Xm = (
-                chunk[cols]
-                if isinstance(cols, str) or len(col_list) > 1
-                else chunk[col_list]
-            )
-            for est in _walk(part):
-                if "errors_" in vars(est):
-                    est.errors_ = []
-            feats = part.transform(Xm)
-            if sp.issparse(feats):
-                feats = feats.toarray()
-            feats = np.asarray(feats, dtype=np.float32)
-            if names is None or len(names) != feats.shape[1]:
-                names = [f"{name}{j}" for j in range(feats.shape[1])]
-            ids = (
-                chunk[args.id_col].astype(str).to_numpy()
-                if args.id_col
-                else np.arange(start, start + len(chunk))
-            )
-            for est in _walk(part):
-                for e in vars(est).get("errors_", None) or []:
-                    errors.append(
-                        (start + e.row, str(ids[e.row]), name, e.source, e.reason)
-                    )
-            table = pa.table(
-                [pa.array(ids)]
-                + [pa.array(feats[:, j]) for j in range(feats.shape[1])],
-                names=[key] + names,
-            )
+    with _limited(part, n_threads), atomic_output(args.output) as tmp:
+        writer = None
+        try:
+            for chunk in iter_records(
+                args.records, args.chunk_size, text_columns=text_cols
+            ):
+                ids = (
+                    chunk[args.id_col].astype(str).to_numpy()
+                    if args.id_col
+                    else np.arange(start, start + len(chunk))
+                )
+                for c in col_list:
+                    if c not in chunk.columns:
+                        raise InputError(
+                            f"no column {c!r} in the records", source=args.records
+                        )
+                    if c in path_cols:
+                        chunk[c] = _extract_paths(
+                            chunk[c].tolist(), root, args, start, ids, name, errors
+                        )
+                Xm = (
+                    chunk[cols]
+                    if isinstance(cols, str) or len(col_list) > 1
+                    else chunk[col_list]
+                )
+                for est in _walk(part):
+                    if "errors_" in vars(est):
+                        est.errors_ = []
+                feats = part.transform(Xm)
+                if sp.issparse(feats):
+                    feats = feats.toarray()
+                feats = np.asarray(feats, dtype=np.float32)
+                if names is None or len(names) != feats.shape[1]:
+                    names = [f"{name}{j}" for j in range(feats.shape[1])]
+                for est in _walk(part):
+                    for e in vars(est).get("errors_", None) or []:
+                        errors.append(
+                            (start + e.row, str(ids[e.row]), name, e.source, e.reason)
+                        )
+                table = pa.table(
+                    [pa.array(ids)]
+                    + [pa.array(feats[:, j]) for j in range(feats.shape[1])],
+                    names=[key] + names,
+                )
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                start += len(chunk)
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            start += len(chunk)
-        if writer is None:
-            raise InputError("the records file has no rows", source=args.records)
-        writer.close()
-        os.replace(tmp, args.output)
-    finally:
-        if writer is not None and os.path.exists(tmp):
-            writer.close()
-            os.remove(tmp)
-    err_path = args.errors or os.path.splitext(args.output)[0] + ".errors.csv"
-    frame = pd.DataFrame(errors, columns=ERROR_COLUMNS)
-    part_path = f"{err_path}.part.parquet"
-    pq.write_table(_to_table(frame, _error_schema()), part_path)
-    fmt = "parquet" if err_path.lower().endswith((".parquet", ".pq")) else "csv"
-    _assemble([part_path], _error_schema(), err_path, fmt)
-    os.remove(part_path)
+                raise InputError("the records file has no rows", source=args.records)
+        finally:
+            if writer is not None:
+                writer.close()
+    frame = pd.DataFrame(sorted(errors, key=lambda e: e[0]), columns=ERROR_COLUMNS)
+    table = _to_table(frame, _error_schema())
+    with atomic_output(err_path) as tmp:
+        if err_path.lower().endswith((".parquet", ".pq")):
+            pq.write_table(table, tmp)
+        else:
+            table.to_pandas().to_csv(tmp, index=False, encoding="utf-8")
     print(
         f"wrote {start} x {len(names)} {name} features in "
         f"{time.perf_counter() - t0:.1f} s -> {args.output}; "
@@ -516,6 +701,24 @@ def _extract(args, out, err):
         file=out,
     )
     return 0
+
+
+def _extract_paths(values, root, args, start, ids, name, errors):
+    """A chunk's paths joined to ``root``; with --confine-to-root, checked."""
+    from mmfeat.scoring._scorer import confine_path, resolve_path
+
+    if not args.confine_to_root:
+        return [resolve_path(v, root) for v in values]
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(confine_path(v, root))
+        except InputError as exc:
+            if args.on_error == "raise":
+                raise exc.with_row(start + i) from None
+            errors.append((start + i, str(ids[i]), name, exc.source, exc.reason))
+            out.append(None)
+    return out
 
 
 # -- info --------------------------------------------------------------------

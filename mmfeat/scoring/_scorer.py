@@ -143,8 +143,13 @@ def _set_own_params(model, values, *, only=None):
     return changed
 
 
+def _effective(n_jobs, cores):
+    """The count joblib makes of an int ``n_jobs`` (-1: all cores), no context."""
+    return n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
+
+
 def cap_resources(model, n_jobs=1):
-    """Set the threads and processes every part of a model may start.
+    """Cap the threads and processes every part of a model may start.
 
     A saved model carries its own ``n_jobs`` (and ``num_workers`` for the
     CNN's readers): a file with ``n_jobs=20000`` would start that many
@@ -158,9 +163,11 @@ def cap_resources(model, n_jobs=1):
     model : estimator
         The model, changed in place.
     n_jobs : int or None, default=1
-        The value set on every ``n_jobs`` / ``num_workers`` parameter. ``None``
-        keeps each part's setting but lowers any above the machine's core
-        count (``os.cpu_count()``) to it.
+        The most any ``n_jobs`` / ``num_workers`` may ask for (joblib
+        counting: -1 is every core). A part asking for more (-1 included,
+        when that is more cores) is set to it; one asking for less, or
+        ``None`` (one, outside a joblib context), keeps its setting. ``None``
+        caps at the machine's core count (``os.cpu_count()``).
 
     Returns
     -------
@@ -168,18 +175,24 @@ def cap_resources(model, n_jobs=1):
         ``(type of the part, parameter, old value, new value)`` for each
         parameter that changed.
     """
+    cores = os.cpu_count() or 1
     if n_jobs is None:
-        cores = os.cpu_count() or 1
-
-        def new(old):
-            if isinstance(old, (int, np.integer)) and not isinstance(old, bool):
-                return min(int(old), cores)
-            return old
-
+        cap = cores
+    elif isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool):
+        if n_jobs == 0:
+            raise ParameterError("n_jobs must not be 0; give 1, a count, or -1 (all)")
+        cap = int(n_jobs)
     else:
+        raise ParameterError(f"n_jobs must be None or an int; got {n_jobs!r}")
+    limit = _effective(cap, cores)
 
-        def new(old):
-            return n_jobs
+    def new(old):
+        if old is None:
+            return old
+        if isinstance(old, (int, np.integer)) and not isinstance(old, bool):
+            if old != 0 and _effective(int(old), cores) <= limit:
+                return old
+        return cap  # more than the cap, or not a count at all
 
     return _set_own_params(model, {name: new for name in RESOURCE_PARAMS})
 
@@ -319,10 +332,12 @@ class BatchScorer:
         to (``mmfeat score`` uses the records file's folder). ``None`` leaves
         paths as they are.
     inner_n_jobs : int or None, default=1
-        ``n_jobs`` (and ``num_workers``) set on every part of the model with
-        :func:`cap_resources`, whatever the model file says. Batch scoring
+        The most threads or processes any part of the model may use (its
+        ``n_jobs`` and ``num_workers``, capped with :func:`cap_resources`,
+        whatever the model file says); also the BLAS and OpenCV threads of
+        a chunk in :func:`~mmfeat.scoring.score_file`. Batch scoring
         parallelises over chunks, so one thread per chunk avoids
-        oversubscription; ``None`` keeps the model's own settings but never
+        oversubscription; ``None`` keeps the model's own settings, but never
         more than the machine's cores.
     confine_to_root : bool, default=False
         Read image and audio files only from under ``root``: each path,
