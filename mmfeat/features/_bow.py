@@ -111,11 +111,6 @@ def check_bow_state(est, *, two_d, dim, soft, per_word=1):
         bw = est.bandwidth_
         if not (isinstance(bw, (float, np.floating)) and np.isfinite(bw) and bw > 0):
             raise state_error(est, f"bandwidth_={bw!r} is not a positive number")
-        if est.n_neighbors > len(codebook):
-            raise state_error(
-                est,
-                f"n_neighbors={est.n_neighbors} exceeds the {len(codebook)} words",
-            )
     width = int((cells[:, 0] * cells[:, 1]).sum()) * len(codebook) * per_word
     if est.n_features_out_ != width:
         raise state_error(

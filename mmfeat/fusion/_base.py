@@ -25,11 +25,12 @@ from mmfeat.fusion._modality import (
     validate_modalities,
 )
 from mmfeat.utils._sklearn_compat import _BaseComposition
+from mmfeat.utils._state import CheckedStateMixin, state_error
 
 __all__ = []
 
 
-class BaseModalityEnsemble(ClassifierMixin, _BaseComposition):
+class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition):
     """Fit one classifier per modality; subclasses combine their probabilities."""
 
     _required_parameters = ["estimators"]
@@ -233,6 +234,28 @@ class BaseModalityEnsemble(ClassifierMixin, _BaseComposition):
         self.estimators_ = fitted
         self.n_training_rows_ = dict(zip(names, n_used))
         return oof, y_enc, sample_weight
+
+    def _check_fitted_state(self):
+        names = self.modality_names_
+        if len(self.estimators_) != len(names) or len(names) != len(self.estimators):
+            raise state_error(
+                self,
+                f"{len(self.estimators_)} fitted models for {len(names)} modality "
+                f"names and {len(self.estimators)} modalities",
+            )
+        classes = np.asarray(self.classes_)
+        prior = np.asarray(self.class_prior_)
+        if classes.ndim != 1 or len(classes) < 2 or prior.shape != classes.shape:
+            raise state_error(
+                self, f"classes_ {classes.shape} and class_prior_ {prior.shape}"
+            )
+        weights = getattr(self, "weights_", None)
+        if weights is not None and (
+            not isinstance(weights, dict)
+            or set(weights) != set(names)
+            or not all(np.isfinite(v) and v >= 0 for v in weights.values())
+        ):
+            raise state_error(self, f"weights_={weights!r} for modalities {names}")
 
     def _predict_encoded(self, X):
         """Per-modality probabilities with columns in ``classes_`` order."""

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.fusion._modality import check_weight_dict
 from mmfeat.utils._sklearn_compat import _BaseComposition
+from mmfeat.utils._state import CheckedStateMixin, check_array_arg, state_error
 
 __all__ = ["MultimodalFuser", "make_fuser", "fusion_weight_grid"]
 
@@ -23,7 +24,7 @@ _NORMS = (None, "l2", "standard")
 _IMPUTES = ("zero", "mean")
 
 
-class _Block(TransformerMixin, BaseEstimator):
+class _Block(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Impute, normalise and weight one block's features (fitted per block)."""
 
     def __init__(self, name, norm="l2", impute="zero", indicator=False, weight=1.0):
@@ -74,6 +75,15 @@ class _Block(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         self.fit_transform(X)
         return self
+
+    def _check_fitted_state(self):
+        n = self.n_features_in_
+        if not isinstance(n, int) or n < 0:
+            raise state_error(self, f"n_features_in_={n!r}")
+        for name in ("fill_", "scale_", "center_"):
+            value = getattr(self, name, None)
+            if value is not None:
+                check_array_arg(value, name, shape=(n,), finite=True, owner=self)
 
     def fit_transform(self, X, y=None):
         self.sparse_input_ = sp.issparse(X)
@@ -258,7 +268,7 @@ def _per_block(value, names, param, allowed):
     return out
 
 
-class MultimodalFuser(TransformerMixin, _BaseComposition):
+class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
     """Feature-level fusion of modality blocks: ``F = a·F1 ⊕ b·F2 ⊕ …``.
 
     Built like :class:`~sklearn.compose.ColumnTransformer` (and on top of it):
@@ -504,6 +514,14 @@ class MultimodalFuser(TransformerMixin, _BaseComposition):
             verbose=self.verbose,
             verbose_feature_names_out=True,
         )
+
+    def _check_fitted_state(self):
+        w = self.weights_
+        if not isinstance(w, dict) or not all(
+            isinstance(v, numbers.Real) and math.isfinite(v) and v >= 0
+            for v in w.values()
+        ):
+            raise state_error(self, f"weights_={w!r} are not finite weights >= 0")
 
     def fit(self, X, y=None, **params):
         """Fit every block.

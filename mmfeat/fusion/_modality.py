@@ -31,6 +31,7 @@ from sklearn.utils.validation import has_fit_parameter
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.utils._items import is_missing
 from mmfeat.utils._sklearn_compat import _safe_indexing
+from mmfeat.utils._state import CheckedStateMixin
 
 __all__ = []
 
@@ -172,7 +173,7 @@ def nan_rows(Xt):
     return np.zeros(arr.shape[0], dtype=bool)
 
 
-class LogisticCalibratedClassifier(ClassifierMixin, BaseEstimator):
+class LogisticCalibratedClassifier(CheckedStateMixin, ClassifierMixin, BaseEstimator):
     """Probabilities for a classifier that only has ``decision_function``.
 
     A multinomial logistic regression maps the classifier's decision values

@@ -27,6 +27,7 @@ from mmfeat.utils._sklearn_compat import (
     Real,
     StrOptions,
 )
+from mmfeat.utils._state import CheckedStateMixin
 
 __all__ = []
 
@@ -118,7 +119,7 @@ def _check_range(value, name):
     return pair
 
 
-class _BaseAugmenter(BaseEstimator):
+class _BaseAugmenter(CheckedStateMixin, BaseEstimator):
     """Base of the augmenters: source rows, containers and parameter checks.
 
     Subclasses set ``_mmfeat_input`` and ``_stack_ndim`` and implement
@@ -325,7 +326,8 @@ class _BaseAugmenter(BaseEstimator):
 
         self.sample_indices_ = np.concatenate([np.arange(n, dtype=np.intp), src])
         self.augment_params_ = {
-            "row": np.asarray(src), **{k: np.asarray(v) for k, v in params.items()}
+            "row": np.asarray(src),
+            **{k: np.asarray(v) for k, v in params.items()},
         }
         X_res = self._assemble(X, items, name, src, copies)
         return X_res, self._assemble_y(y, y_arr, src)

@@ -32,6 +32,7 @@ from mmfeat.exceptions import ParameterError
 from mmfeat.fusion._base import BaseModalityEnsemble
 from mmfeat.fusion._modality import select_columns
 from mmfeat.retrieval._neighbors import NearestNeighborRetriever, _nan_rows
+from mmfeat.utils._state import CheckedStateMixin
 
 __all__ = ["CrossModalRetriever"]
 
@@ -50,7 +51,7 @@ def _centre(E):
     return E - E.mean(axis=1, keepdims=True)
 
 
-class CrossModalRetriever(BaseEstimator):
+class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
     """Retrieve items of one modality with queries of another.
 
     Learns a space shared by two modalities from paired training items (a

@@ -10,6 +10,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from mmfeat.exceptions import ParameterError
+from mmfeat.utils._state import CheckedStateMixin, state_error
 
 __all__ = ["NearestNeighborRetriever"]
 
@@ -27,7 +28,7 @@ def _nan_rows(F):
     return np.isnan(F).any(axis=1)
 
 
-class NearestNeighborRetriever(TransformerMixin, BaseEstimator):
+class NearestNeighborRetriever(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Find the gallery items most similar to each query.
 
     The gallery (a column of images, texts, clips, or a table of several
@@ -160,6 +161,23 @@ class NearestNeighborRetriever(TransformerMixin, BaseEstimator):
             metric="euclidean", algorithm="brute", n_jobs=self.n_jobs
         ).fit(G)
         return self
+
+    def _check_fitted_state(self):
+        rows = np.asarray(self.gallery_rows_)
+        n = self.n_gallery_
+        if not (
+            rows.ndim == 1
+            and rows.dtype.kind in "iu"
+            and len(rows) >= 1
+            and rows.min() >= 0
+            and rows.max() < n
+            and self.embedding_.shape[0] == len(rows)
+        ):
+            raise state_error(
+                self,
+                f"gallery_rows_ ({rows.shape}) must index the {n} gallery items "
+                f"and match the {self.embedding_.shape[0]} embedded rows",
+            )
 
     def transform(self, X):
         """The features ``query`` compares (normalised for cosine).

@@ -54,10 +54,11 @@ class CheckedStateMixin:
             return  # parameters are validated when it is fitted
         except Exception as exc:  # noqa: BLE001 - a broken state is a bad file
             raise state_error(self, f"cannot tell if it is fitted ({exc})") from None
-        try:
-            self._validate_params()
-        except (TypeError, ValueError) as exc:
-            raise state_error(self, f"invalid parameter: {exc}") from None
+        if hasattr(type(self), "_parameter_constraints"):
+            try:
+                self._validate_params()
+            except (TypeError, ValueError) as exc:
+                raise state_error(self, f"invalid parameter: {exc}") from None
         try:
             self._check_fitted_state()
         except ModelStateError:

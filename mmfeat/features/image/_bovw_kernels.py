@@ -315,11 +315,10 @@ def _bow_encode(
         out = np.empty((n_items, width), dtype=np.float64)
     else:
         check_array_arg(out, "out", shape=(n_items, width), dtype=np.float64)
-    nn = 1 if method != SOFT else int(n_neighbors)
-    if not 1 <= nn <= n_words:
-        raise ModelStateError(
-            f"n_neighbors={n_neighbors} must be between 1 and the {n_words} words"
-        )
+    # more neighbours than words would only add zero weights
+    nn = 1 if method != SOFT else min(int(n_neighbors), n_words)
+    if nn < 1:
+        raise ModelStateError(f"n_neighbors={n_neighbors} must be at least 1")
     if not (math.isfinite(bandwidth) and bandwidth > 0):
         raise ModelStateError(f"bandwidth must be positive and finite; got {bandwidth}")
     words = np.empty((desc.shape[0], nn), dtype=np.int64)

@@ -17,11 +17,12 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
+from mmfeat.utils._state import CheckedStateMixin, state_error
 
 __all__ = ["TfidfExtractor"]
 
 
-class TfidfExtractor(TransformerMixin, BaseEstimator):
+class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     r"""TF-IDF of word and/or character n-grams of each text, kept sparse.
 
     A thin layer over scikit-learn's ``TfidfVectorizer`` (one for words, one
@@ -207,6 +208,19 @@ class TfidfExtractor(TransformerMixin, BaseEstimator):
         return self.word_ngram_range is not None and self.char_ngram_range is not None
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def _check_fitted_state(self):
+        sizes = [
+            len(v.vocabulary_)
+            for v in (self.word_vectorizer_, self.char_vectorizer_)
+            if v is not None
+        ]
+        if not sizes or self.vocabulary_size_ != sum(sizes):
+            raise state_error(
+                self,
+                f"vocabulary_size_={self.vocabulary_size_!r} but the vectorizers "
+                f"hold {sum(sizes)} terms",
+            )
+
     def fit(self, X, y=None):
         """Learn the vocabularies and IDF weights from the present texts.
 

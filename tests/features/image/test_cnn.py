@@ -343,7 +343,9 @@ def test_cnn_missing_and_bad_items(images, tmp_path):
     assert "JPEG" in cnn.errors_[1].reason
     assert np.isnan(out[[1, 4, 7]]).all()
     keep = [i for i in range(12) if i not in (1, 4, 7)]
-    np.testing.assert_array_equal(out[keep], ref[keep])
+    # the good rows are batched differently (oneDNN may pick another
+    # convolution algorithm per batch shape): equal to float32 rounding
+    np.testing.assert_allclose(out[keep], ref[keep], rtol=1e-5, atol=1e-6)
     assert cnn.transform([None, None]).shape == (2, 256)
     assert cnn.transform([]).shape == (0, 256)
 

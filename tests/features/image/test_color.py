@@ -78,5 +78,5 @@ def test_color_histogram_gray_images_use_value_only():
 
 
 def test_color_histogram_bad_bins():
-    with pytest.raises(ParameterError, match="three positive integers"):
+    with pytest.raises(ParameterError, match="three integers"):
         ColorHistogramExtractor(bins=(8, 4)).fit()
