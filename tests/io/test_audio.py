@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mmfeat.exceptions import InputError
+from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import AudioReader, read_audio
 
 
@@ -120,3 +120,48 @@ def test_audio_reader_rows_aligned_with_errors_recorded(tmp_path):
 def test_audio_reader_stack_of_clips():
     out = AudioReader(sr=8000).fit_transform(np.zeros((3, 100), np.float32))
     assert len(out) == 3 and out[0].shape == (100,)
+
+
+def test_read_audio_max_duration_checks_header_and_can_be_lifted(tmp_path):
+    path = tmp_path / "three_s.wav"
+    path.write_bytes(_wav(_tone(seconds=3.0), 8000))
+    with pytest.raises(InputError, match=r"audio is 3\.0 s long .*max_duration=2 s"):
+        read_audio(path, max_duration=2)
+    assert read_audio(path, max_duration=3)[0].shape == (24000,)
+    assert read_audio(path, max_duration=None)[0].shape == (24000,)
+    assert read_audio(path, max_duration=float("inf"))[0].shape == (24000,)
+    for bad in (0, -1, float("nan"), "10"):
+        with pytest.raises(ParameterError, match="max_duration"):
+            read_audio(path, max_duration=bad)
+    with pytest.raises(ValueError, match="max_duration"):
+        AudioReader(max_duration=-1).fit()
+
+
+def test_read_audio_stereo_is_mixed_block_by_block_as_a_whole_mean():
+    rng = np.random.default_rng(0)
+    stereo = rng.uniform(-0.5, 0.5, (200_000, 3)).astype(np.float32)
+    y, _ = read_audio(_wav(stereo, 8000, subtype="FLOAT"))
+    np.testing.assert_array_equal(y, stereo.mean(axis=1))
+    both, _ = read_audio(_wav(stereo, 8000, subtype="FLOAT"), mono=False)
+    np.testing.assert_array_equal(both, stereo.T)
+
+
+@pytest.mark.parametrize(
+    "source,target,factors",
+    [
+        (44100, 16000, (160, 441)),
+        (48000, 44100, (147, 160)),
+        (22050, 16000, (320, 441)),
+        (8000, 11025, (441, 320)),
+        (192000, 44100, (147, 640)),
+        (11025, 48000, (640, 147)),
+    ],
+)
+def test_read_audio_common_rate_pairs_resample_exactly(source, target, factors):
+    from mmfeat.io._audio import _poly_factors
+
+    assert _poly_factors(target, source) == factors
+    tone = _tone(freq=1000, sr=source)
+    y, sr = read_audio(_wav(tone, source), sr=target)
+    assert sr == target and abs(y.size - tone.size * target / source) <= 1
+    assert _peak_hz(y, sr) == pytest.approx(1000, abs=3)

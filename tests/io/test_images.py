@@ -296,3 +296,59 @@ def test_read_image_refuses_pipes_devices_and_symlink_loops(tmp_path):
         read_image(a)
     with pytest.raises(InputError, match="is a directory, not an image file"):
         read_image(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "ext,fmt",
+    [
+        (".bmp", "BMP"),
+        (".jpg", "JPEG"),
+        (".png", "PNG"),
+        (".gif", "GIF"),
+        (".webp", "WEBP"),
+        (".tif", "TIFF"),
+        (".ppm", "PNM"),
+        (".pam", "PAM"),
+        (".pfm", "PFM"),
+        (".hdr", "HDR"),
+        (".ras", "SUNRASTER"),
+        (".jp2", "JPEG2000"),
+        (".avif", "AVIF"),
+    ],
+)
+def test_read_image_reads_size_of_every_opencv_format_from_its_header(ext, fmt, rng):
+    from mmfeat.io._images import _header_size, _sniff
+
+    img = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    src = img.astype(np.float32) / 255 if ext in (".pfm", ".hdr") else img
+    buf = cv2.imencode(ext, src)[1].tobytes()
+    assert _sniff(buf) == fmt
+    assert _header_size(buf, fmt) == (48, 64)
+    out = read_image(buf, mode="rgb")
+    assert out.shape == (48, 64, 3) and out.dtype == np.float32
+
+
+def test_read_image_max_file_bytes_refuses_large_files(tmp_path, photo):
+    path = tmp_path / "photo.png"
+    path.write_bytes(_png_bytes(photo))
+    size = path.stat().st_size
+    with pytest.raises(
+        InputError,
+        match=f"image file is {size:,} bytes .*, over max_file_bytes={size - 1:,}",
+    ):
+        read_image(path, max_file_bytes=size - 1)
+    assert read_image(path, max_file_bytes=size).shape == (30, 40)
+    assert read_image(path, max_file_bytes=None).shape == (30, 40)
+    reader = ImageReader(max_file_bytes=size - 1, on_error="missing")
+    assert reader.fit_transform([path])[0] is None
+    assert "max_file_bytes" in reader.errors_[0].reason
+    with pytest.raises(ValueError, match="max_file_bytes"):
+        ImageReader(max_file_bytes=0).fit([path])
+
+
+def test_read_image_max_pixels_none_still_refuses_unknown_formats():
+    with pytest.raises(InputError, match="unknown format"):
+        read_image(b"\x00\x01" * 100, max_pixels=None)
+    big = _png_claiming(30, 20)  # unreadable data, but a readable header
+    with pytest.raises(InputError, match="cannot decode"):
+        read_image(big, max_pixels=None)
