@@ -118,8 +118,8 @@ def _read_blocks(f, *, mono, max_duration, source):
     """Decode ``f`` in blocks into (n_frames, n_out) float32, mixing to mono.
 
     Memory is the output plus one block, whatever the channel count; the read
-    stops one block past ``max_frames`` so a header that under-states the
-    length cannot make it unbounded.
+    stops one frame past ``max_duration``, so a header that under-states the
+    length cannot make it unbounded. Each block is checked for NaN/inf.
     """
     n_out = 1 if mono else f.channels
     sr = f.samplerate
@@ -137,6 +137,12 @@ def _read_blocks(f, *, mono, max_duration, source):
         k = block.shape[0]
         if k == 0:
             break
+        if not np.isfinite(block).all():
+            bad = n + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            raise InputError(
+                f"audio contains NaN or infinite samples (first at sample {bad})",
+                source=source,
+            )
         if mono and block.shape[1] > 1:
             block = block.mean(axis=1, keepdims=True)
         if n + k > out.shape[0]:
@@ -324,13 +330,17 @@ def read_audio(
         )
     if data.shape[0] == 0:
         raise InputError("audio contains no samples", source=source)
-    if not np.isfinite(data).all():
+    if isinstance(item, np.ndarray) and not np.isfinite(data).all():
+        # (decoded files were checked block by block)
         bad = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
         raise InputError(
             f"audio contains NaN or infinite samples (first at sample {bad})",
             source=source,
         )
-    y = data.mean(axis=1) if mono else data.T
+    if mono:
+        y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
+    else:
+        y = data.T
     if sr is not None and sr != orig_sr:
         up, down = _poly_factors(int(sr), int(orig_sr))
         y = resample_poly(y, up, down, axis=-1)
