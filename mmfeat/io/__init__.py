@@ -1,12 +1,37 @@
-"""Reading images and audio: single items and columns of items."""
+"""Reading images and audio: single items and columns of items.
 
-from mmfeat.io._audio import AudioReader, read_audio
-from mmfeat.io._images import DEFAULT_MAX_PIXELS, ImageReader, read_image
+The resource limits every read is held to are exported with their defaults
+(see README.md, "Security model").
+"""
+
+from mmfeat.io._audio import (
+    DEFAULT_MAX_AUDIO_FILE_BYTES,
+    DEFAULT_MAX_DURATION,
+    MAX_CHANNELS,
+    MAX_RESAMPLE_FACTOR,
+    SAMPLE_RATE_RANGE,
+    AudioReader,
+    read_audio,
+)
+from mmfeat.io._images import (
+    DEFAULT_MAX_PIXELS,
+    SUPPORTED_FORMATS,
+    ImageReader,
+    read_image,
+)
+from mmfeat.utils._items import DEFAULT_MAX_FILE_BYTES
 
 __all__ = [
     "AudioReader",
+    "DEFAULT_MAX_AUDIO_FILE_BYTES",
+    "DEFAULT_MAX_DURATION",
+    "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_PIXELS",
     "ImageReader",
+    "MAX_CHANNELS",
+    "MAX_RESAMPLE_FACTOR",
+    "SAMPLE_RATE_RANGE",
+    "SUPPORTED_FORMATS",
     "read_audio",
     "read_image",
 ]

@@ -29,6 +29,7 @@ from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.utils._items import as_item_list, item_source, read_source_bytes
 from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import Integral, Interval, StrOptions, _fit_context
+from mmfeat.utils._state import CheckedStateMixin
 
 __all__ = [
     "read_audio",
@@ -348,7 +349,7 @@ def read_audio(
     return np.ascontiguousarray(y, dtype=np.float32), int(orig_sr)
 
 
-class AudioReader(TransformerMixin, BaseEstimator):
+class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Decode a column of audio clips into 1-D float32 arrays, row-aligned.
 
     Parameters

@@ -31,6 +31,7 @@ from mmfeat.utils._sklearn_compat import (
     StrOptions,
     _fit_context,
 )
+from mmfeat.utils._state import CheckedStateMixin
 
 __all__ = [
     "read_image",
@@ -740,7 +741,7 @@ def _looks_like_text(buf):
     return printable / len(head) > 0.95
 
 
-class ImageReader(TransformerMixin, BaseEstimator):
+class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Decode a column of images into arrays, in parallel, row-aligned.
 
     Parameters

@@ -41,6 +41,7 @@ __all__ = [
     "check_extractor_pickle",
     "check_extractor_pipeline_grid_search",
     "check_extractor_random_state",
+    "check_extractor_state_checked_on_load",
     "check_mmfeat_estimator",
     "make_test_items",
     "parametrize_with_mmfeat_checks",
@@ -300,6 +301,42 @@ def check_extractor_pickle(estimator):
         _assert_same_output(ref, loaded.transform(env.items), "after pickle round trip")
 
 
+def check_extractor_state_checked_on_load(estimator):
+    """Rebuilding a fitted estimator from a file checks its fitted state.
+
+    Model files are hostile until checked: the estimator must validate its
+    parameters and fitted attributes when unpickled or loaded by skops
+    (:class:`~mmfeat.utils._state.CheckedStateMixin`), so an output size
+    edited in the file is refused instead of reaching a kernel.
+    """
+    from mmfeat.exceptions import ModelStateError
+    from mmfeat.utils._state import CheckedStateMixin
+
+    assert isinstance(estimator, CheckedStateMixin), (
+        f"{type(estimator).__name__} does not check its fitted state on load: "
+        "derive it from mmfeat.utils._state.CheckedStateMixin"
+    )
+    with _Env(estimator) as env:
+        est, _ = _fitted(estimator, env.items, env.y)
+        n_out = getattr(est, "n_features_out_", None)
+        if not isinstance(n_out, (int, np.integer)):
+            return  # readers: nothing sized to check beyond the parameters
+        blob = pickle.dumps(est)
+        state = dict(est.__getstate__())
+        state["n_features_out_"] = int(n_out) + 1
+        tampered = type(est).__new__(type(est))
+        try:
+            tampered.__setstate__(state)
+        except ModelStateError:
+            pickle.loads(blob)  # the untouched state still loads
+            return
+        raise AssertionError(
+            f"{type(est).__name__} accepted n_features_out_={n_out + 1} (fitted "
+            f"{n_out}) when rebuilt: its _check_fitted_state must compare the "
+            "output size with what the parameters and fitted arrays give"
+        )
+
+
 def check_extractor_missing_item(estimator):
     """A ``None``/NaN item gives a missing row; the other rows are unchanged."""
     with _Env(estimator) as env:
@@ -449,6 +486,7 @@ _CHECKS = [
     check_extractor_fit_returns_self,
     check_extractor_input_containers,
     check_extractor_pickle,
+    check_extractor_state_checked_on_load,
     check_extractor_missing_item,
     check_extractor_bad_item,
     check_extractor_feature_names,

@@ -30,9 +30,7 @@ from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 from mmfeat.features.image._base import BaseImageExtractor, numeric_stack
 from mmfeat.io._images import (
     DEFAULT_MAX_PIXELS,
-    _check_complete,
-    _check_pixels,
-    _header_size,
+    _check_header,
     _sniff,
     read_image,
 )
@@ -1239,7 +1237,29 @@ class CNNExtractor(BaseImageExtractor):
         module.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
         if self.layer_ and self.layer_ not in dict(module.named_modules()):
             raise state_error(self, f"layer_={self.layer_!r} is not in the network")
-        self.module_ = module.eval()
+        module.eval()
+        # the output width, as fit measured it: one image of image_size
+        with torch.inference_mode():
+            probe = torch.zeros((1, 3, *_size_pair(self.image_size)))
+            try:
+                width = _embed(
+                    module,
+                    probe,
+                    self._layer_module(module),
+                    self._take_input_,
+                    self.pooling,
+                ).shape[1]
+            except (RuntimeError, ValueError) as exc:
+                raise state_error(
+                    self, f"the network fails on one image ({exc})"
+                ) from None
+        if width != self.n_features_out_:
+            raise state_error(
+                self,
+                f"n_features_out_={self.n_features_out_} but the network gives "
+                f"{width} features",
+            )
+        self.module_ = module
 
     def _check_fitted_state(self):
         h, w = _size_pair(self.image_size)
@@ -1413,18 +1433,9 @@ class _GpuDecoder:
         fmt = _sniff(buf)
         if fmt != "JPEG":
             return "image", self.ext._read(item)
-        hw = _header_size(buf, fmt)
-        if hw is not None:
-            _check_pixels(
-                *hw,
-                max_pixels=DEFAULT_MAX_PIXELS,
-                min_size=None,
-                source=source,
-                claimed=True,
-            )
-        reason = _check_complete(buf, fmt)
-        if reason:
-            raise InputError(reason, source=source)
+        # the CPU reader's guard: a size in the header, within the pixel
+        # limit, and no visible truncation, before nvJPEG sees a byte
+        _check_header(buf, fmt, max_pixels=DEFAULT_MAX_PIXELS, source=source)
         return "jpeg", (item, np.frombuffer(bytearray(buf), dtype=np.uint8))
 
     def _decode(self, datas):
