@@ -812,6 +812,7 @@ class _Parts:
         self.dir = f"{os.fspath(output)}.parts"
         self.manifest = os.path.join(self.dir, "manifest.json")
         self.lock = _Lock(self.dir, output)
+        self.unreadable = False  # the records file failed to read to its end
 
     def pred(self, i):
         return os.path.join(self.dir, f"part-{i:06d}.parquet")
@@ -1196,7 +1197,9 @@ def score_file(
                 tqdm,
             )
         except BaseException:
-            if parts.done() == 0:  # nothing to resume: leave nothing behind
+            # nothing to resume (no chunk, or a table that cannot be read to
+            # its end, so must change before any run can finish): no leftovers
+            if parts.done() == 0 or parts.unreadable:
                 with contextlib.suppress(OSError):
                     parts.clear()
             raise
@@ -1260,12 +1263,16 @@ def _score_parts(
     seen = [done]
 
     def chunks():
-        for i, frame in enumerate(
-            iter_records(records, chunk_size, text_columns=text_cols)
-        ):
-            if i >= done:
-                seen[0] = i + 1
-                yield i, frame
+        try:
+            for i, frame in enumerate(
+                iter_records(records, chunk_size, text_columns=text_cols)
+            ):
+                if i >= done:
+                    seen[0] = i + 1
+                    yield i, frame
+        except InputError:
+            parts.unreadable = True
+            raise
 
     def write(i, predictions, errs):
         _atomic_parquet(_to_table(errs, eschema), parts.err(i))
