@@ -1040,6 +1040,7 @@ def score_file(
     resume=False,
     progress=False,
     model_id=None,
+    confine_to_root=False,
 ):
     """Score a CSV or Parquet file of records in chunks, in parallel, resumably.
 
@@ -1087,6 +1088,11 @@ def score_file(
     model_id : str, default=None
         Identity of the model for the resume check (``mmfeat score`` passes
         the model file's SHA-256); default a hash of the model's bytes.
+    confine_to_root : bool, default=False
+        Refuse (as an error entry of its row) every image or audio path that
+        resolves outside ``root``, links followed. See
+        :class:`~mmfeat.scoring.BatchScorer`; ignored when ``model`` is a
+        :class:`~mmfeat.scoring.BatchScorer` already.
 
     Returns
     -------
@@ -1151,7 +1157,13 @@ def score_file(
     scorer = (
         model
         if isinstance(model, BatchScorer)
-        else BatchScorer(model, on_error=on_error, id_column=id_column, root=root)
+        else BatchScorer(
+            model,
+            on_error=on_error,
+            id_column=id_column,
+            root=root,
+            confine_to_root=confine_to_root,
+        )
     )
     text_cols = list(scorer.columns_) + ([id_column] if id_column else [])
     in_fmt = _format(records)

@@ -220,3 +220,28 @@ def test_dask_cluster_gives_the_local_predictions(model, records_dir, tmp_path):
         mapped["predict"].to_numpy(dtype=object)
         == pd.read_parquet(local)["predict"].to_numpy(dtype=object)
     ).all()
+
+
+def test_confine_to_root_refuses_paths_outside_the_root(model, records_dir, tmp_path):
+    folder, records = records_dir
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "images").symlink_to(folder / "images")  # followed: outside
+    table = records.head(6).copy()
+    table.loc[0, "image"] = str(folder / "images" / "000.png")  # absolute
+    table.loc[1, "image"] = "../../etc/passwd"
+    table.to_csv(inside / "r.csv", index=False)
+    out = tmp_path / "p.parquet"
+    summary = score_file(model, inside / "r.csv", out, confine_to_root=True)
+    errors = pd.read_csv(tmp_path / "p.errors.csv")
+    assert summary["rows"] == 6
+    assert sorted(errors["row"]) == list(range(6))
+    assert errors["reason"].str.contains("resolves outside the root").all()
+    # the titles still score every row
+    assert summary["unscored"] == 0
+    # unconfined, the links are followed and /etc/passwd is opened (and
+    # refused as an image): one error entry, not six
+    free = score_file(model, inside / "r.csv", tmp_path / "q.parquet")
+    errors = pd.read_csv(tmp_path / "q.errors.csv")
+    assert free["errors"] == 1 and errors["row"].tolist() == [1]
+    assert not errors["reason"].str.contains("outside").any()
