@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 
 __all__ = ["add_batch_commands", "run_batch_command"]
 
@@ -223,8 +223,6 @@ def run_batch_command(args, out=None, err=None):
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    from mmfeat.exceptions import MmfeatError
-
     try:
         return {"fit": _fit, "score": _score, "extract": _extract, "info": _info}[
             args.command
@@ -296,13 +294,13 @@ def _cores(n_jobs, flag="--n-jobs"):
     processes than cores only compete (a model file or a typo asking for
     20000 would start 20000).
     """
-    from joblib import effective_n_jobs
+    from joblib import cpu_count, effective_n_jobs
 
     if n_jobs is None:
         return 1, None
     if n_jobs == 0:
         raise ParameterError(f"{flag} must not be 0; give 1, a count, or -1 (all)")
-    cores = os.cpu_count() or 1
+    cores = cpu_count()
     n = effective_n_jobs(n_jobs)
     if n > cores:
         return (
@@ -337,6 +335,10 @@ def _load(args):
 def _fit(args, out, err):
     from mmfeat import save
     from mmfeat.scoring import make_default_model, read_records
+    from mmfeat.scoring._files import check_output_paths
+
+    # a model file that cannot be written is found before the fit, not after
+    check_output_paths({"records": args.data}, {"output": args.output})
 
     columns = {
         k: getattr(args, f"{k}_col") for k in _KINDS if getattr(args, f"{k}_col")
@@ -405,7 +407,12 @@ def _fit(args, out, err):
     )
     with _limited(model, n_jobs):
         _fit_and_report(model, X, y, counts, args, out, err)
-    path = save(model, args.output)
+    try:
+        path = save(model, args.output)
+    except OSError as exc:
+        if isinstance(exc, MmfeatError) or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), args.output) from None
     print(
         f"\nsaved {type(model).__name__} to {path} ({time.perf_counter() - t0:.1f} s)",
         file=out,

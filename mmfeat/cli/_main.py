@@ -52,21 +52,6 @@ def build_parser():
     return parser
 
 
-def _file_size_limit_is_an_error():
-    """Make a write past ``ulimit -f`` fail with ``EFBIG`` instead of a kill.
-
-    By default the kernel kills the process with ``SIGXFSZ`` (and a core
-    dump); ignored, the write raises ``OSError``, which the command reports
-    in one line with what to do, and its temporary files are removed.
-    """
-    import signal
-    import threading
-
-    sig = getattr(signal, "SIGXFSZ", None)
-    if sig is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(sig, signal.SIG_IGN)
-
-
 def main(argv=None):
     """Run the ``mmfeat`` command; return its exit status.
 
@@ -96,7 +81,6 @@ def main(argv=None):
             out=sys.stdout,
         )
     if args.command in ("fit", "score", "extract", "info"):
-        _file_size_limit_is_an_error()
         return run_batch_command(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2

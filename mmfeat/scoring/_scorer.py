@@ -167,7 +167,8 @@ def cap_resources(model, n_jobs=1):
         counting: -1 is every core). A part asking for more (-1 included,
         when that is more cores) is set to it; one asking for less, or
         ``None`` (one, outside a joblib context), keeps its setting. ``None``
-        caps at the machine's core count (``os.cpu_count()``).
+        caps at the machine's core count (:func:`joblib.cpu_count`: CPU
+        affinity and container quotas counted).
 
     Returns
     -------
@@ -175,7 +176,7 @@ def cap_resources(model, n_jobs=1):
         ``(type of the part, parameter, old value, new value)`` for each
         parameter that changed.
     """
-    cores = os.cpu_count() or 1
+    cores = joblib.cpu_count()
     if n_jobs is None:
         cap = cores
     elif isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool):

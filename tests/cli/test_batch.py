@@ -305,3 +305,29 @@ def test_extract_fused_and_block_features_of_an_early_model(
         == 2
     )
     assert "--modality must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "exc, words",
+    [
+        (OSError(28, "No space left on device", "/data/p.csv"), "disk is full"),
+        (OSError(30, "Read-only file system", "/data/p.csv"), "read-only"),
+        (OSError(27, "File too large"), "ulimit -f"),
+        (MemoryError(), "out of memory"),
+    ],
+)
+def test_os_and_memory_errors_are_one_line_with_what_to_do(
+    monkeypatch, capsys, tmp_path, exc, words
+):
+    from mmfeat.cli import _batch
+
+    def fails(args, out, err):
+        raise exc
+
+    monkeypatch.setattr(_batch, "_info", fails)
+    assert main(["info", str(tmp_path / "m.skops")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmfeat info: error: ") and words in err
+    assert len(err.strip().splitlines()) == 1
+    if getattr(exc, "filename", None):
+        assert "'/data/p.csv'" in err
