@@ -360,12 +360,15 @@ def test_confine_to_root_refuses_escaping_paths_and_keeps_their_rows(tmp_path):
     # without confinement every route is read: the documented default
     _, open_errors = BatchScorer(model, root=root).score(records)
     assert open_errors.empty
-    scorer = BatchScorer(model, root=root, confine_to_root=True)
-    summary = score_file(scorer, root / "records.csv", tmp_path / "p.csv", root=root)
+    summary = score_file(
+        model, root / "records.csv", tmp_path / "p.csv", confine_to_root=True
+    )
     pred = pd.read_csv(tmp_path / "p.csv")
     errors = pd.read_csv(tmp_path / "p.errors.csv")
     assert summary["unscored"] == 0 and pred["predict"].notna().all()
     _check_refused(errors, routes, len(pred))
+    _, found = BatchScorer(model, root=root, confine_to_root=True).score(records)
+    _check_refused(found, routes, len(records))
     with pytest.raises(InputError, match="resolves outside the root") as info:
         BatchScorer(model, root=root, confine_to_root=True, on_error="raise").score(
             records
