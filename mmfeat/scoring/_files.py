@@ -701,7 +701,8 @@ class _Lock:
 
     def _read(self, fd):
         try:
-            owner = json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
+            os.lseek(fd, 0, os.SEEK_SET)  # (no os.pread on Windows)
+            owner = json.loads(os.read(fd, 1 << 16) or b"{}")
         except (OSError, ValueError):
             owner = {}
         return owner if isinstance(owner, dict) else {}
