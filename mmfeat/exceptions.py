@@ -8,7 +8,9 @@ that :func:`mmfeat.load` will not open without being told to raises
 :class:`UntrustedModelError`; one whose fitted state does not hold together
 (edited arrays, sizes that disagree with the parameters) raises
 :class:`ModelStateError` while it is rebuilt; one saved with other package
-versions warns with :class:`ModelVersionWarning`.
+versions warns with :class:`ModelVersionWarning`. An output that cannot be
+written (no space, a size limit, another run writing it) raises
+:class:`OutputError`, which is also an ``OSError``.
 """
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "DataNotFoundError",
     "UntrustedModelError",
     "ModelStateError",
+    "OutputError",
     "ModelVersionWarning",
 ]
 
@@ -112,6 +115,29 @@ class ModelStateError(MmfeatError, ValueError):
     write out of bounds. The message names the estimator, the attribute and
     what was expected.
     """
+
+
+class OutputError(MmfeatError, OSError):
+    """An output could not be written: no space, a size limit, a busy output.
+
+    The message is one line: the path, the reason, and what to do. It is an
+    ``OSError`` too (``errno`` is set), so code that caught the raw error
+    still catches it.
+    """
+
+    def __init__(self, message, *, errno=None):
+        super().__init__(message)
+        self.errno = errno
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self):
+        return (_rebuild_output_error, (str(self), self.errno))
+
+
+def _rebuild_output_error(message, errno):
+    return OutputError(message, errno=errno)
 
 
 class ModelVersionWarning(UserWarning):

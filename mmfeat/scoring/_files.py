@@ -20,7 +20,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 
-from mmfeat.exceptions import InputError, MmfeatError, ParameterError
+from mmfeat.exceptions import InputError, MmfeatError, OutputError, ParameterError
 from mmfeat.scoring._scorer import ERROR_COLUMNS, BatchScorer
 
 __all__ = [
@@ -284,29 +284,6 @@ def parallel_backend(scheduler, *, n_jobs=-1):
 
 
 # -- where outputs may go ----------------------------------------------------
-class OutputError(MmfeatError, OSError):
-    """An output could not be written: no space, a size limit, a busy output.
-
-    The message is one line: the path, the reason, and what to do. It is an
-    ``OSError`` too (``errno`` is set), so code that caught the raw error
-    still catches it.
-    """
-
-    def __init__(self, message, *, errno=None):
-        super().__init__(message)
-        self.errno = errno
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
-
-    def __reduce__(self):
-        return (_rebuild_output_error, (str(self), self.errno))
-
-
-def _rebuild_output_error(message, errno):
-    return OutputError(message, errno=errno)
-
-
 def _pid_alive(pid):
     """Whether process ``pid`` exists on this machine (a zombie counts as dead)."""
     if not isinstance(pid, int) or pid <= 0:

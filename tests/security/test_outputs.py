@@ -33,8 +33,8 @@ import pandas as pd
 import pytest
 
 from mmfeat import ParameterError
+from mmfeat.exceptions import OutputError
 from mmfeat.scoring import _files, score_file
-from mmfeat.scoring._files import OutputError
 from tests.security._limits import run_limited
 from tests.security._scoring import (
     child_env,
