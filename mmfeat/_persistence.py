@@ -50,6 +50,7 @@ In what order a file is checked
 """
 
 import contextlib
+import errno
 import importlib
 import io
 import json
@@ -67,6 +68,7 @@ from pathlib import Path
 from mmfeat.exceptions import (
     InputError,
     ModelVersionWarning,
+    OutputError,
     ParameterError,
     UntrustedModelError,
 )
@@ -158,6 +160,10 @@ def save(model, path):
         skops files, not pickles), is a folder or is in a folder that does not
         exist, or if ``model`` holds a value skops cannot store (the message
         names the attribute).
+    OutputError
+        If the file cannot be written (disk full, quota, file-size limit,
+        read-only folder): one line with the path and what to do; ``path``
+        is left as it was.
 
     See Also
     --------
@@ -212,11 +218,16 @@ def save(model, path):
     # O_EXCL: never follow or reuse someone else's file; mode 0o666 lets the
     # umask decide the permissions, as for any new file
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "w+b") as f:
             try:
                 sio.dump(model, f)
+            except OSError as exc:  # the disk, not the model
+                raise _write_error(path, exc) from None
             except Exception as exc:
                 raise ParameterError(_unsavable_message(model, exc, sio)) from exc
             f.seek(0)
@@ -227,11 +238,36 @@ def save(model, path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OutputError):
+            raise
+        raise _write_error(path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return path
+
+
+def _write_error(path, exc):
+    """One-line :class:`OutputError` for a failed write of ``path``."""
+    hints = {
+        errno.ENOSPC: "free space on that disk or save elsewhere",
+        errno.EDQUOT: "the disk quota is exhausted: free space or save elsewhere",
+        errno.EFBIG: "the file-size limit (ulimit -f) is too small for the model",
+        errno.EROFS: "the folder is read-only: choose a writable folder",
+        errno.EACCES: "no permission to write there: choose a writable folder",
+        errno.EPERM: "no permission to write there: choose a writable folder",
+    }
+    reason = exc.strerror or str(exc)
+    hint = hints.get(exc.errno, "check the folder and the disk")
+    return OutputError(
+        f"cannot write the model to {path}: {reason}; {hint} (the file at "
+        "that path, if any, is unchanged)",
+        errno=exc.errno,
+    )
 
 
 def _metadata(model):

@@ -179,6 +179,7 @@ def add_batch_commands(sub):
         metavar="TYPE",
         help="extra types to trust when loading",
     )
+    _max_model_bytes_arg(info)
 
 
 def _model_args(parser):
@@ -199,6 +200,7 @@ def _model_args(parser):
         metavar="TYPE",
         help="extra types to trust when loading the model",
     )
+    _max_model_bytes_arg(parser)
 
 
 def _confine_arg(parser):
@@ -325,10 +327,35 @@ def _limited(model, n_threads):
         yield model
 
 
+def _max_model_bytes_arg(parser):
+    from mmfeat._persistence import DEFAULT_MAX_BYTES
+
+    parser.add_argument(
+        "--max-model-bytes",
+        type=_positive_bytes,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help="the most the model file may hold uncompressed (default "
+        f"{DEFAULT_MAX_BYTES:,} bytes); checked before anything is inflated",
+    )
+
+
+def _positive_bytes(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of bytes, got {text!r}"
+        )
+    return value
+
+
 def _load(args):
     from mmfeat import load
 
-    return load(args.model, trusted=args.trusted)
+    return load(args.model, trusted=args.trusted, max_bytes=args.max_model_bytes)
 
 
 # -- fit ---------------------------------------------------------------------

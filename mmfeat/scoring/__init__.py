@@ -15,10 +15,17 @@ from mmfeat.scoring._files import (
     read_records,
     score_file,
 )
-from mmfeat.scoring._scorer import BatchScorer, score_frame
+from mmfeat.scoring._scorer import (
+    BatchScorer,
+    cap_resources,
+    confine_path,
+    score_frame,
+)
 
 __all__ = [
     "BatchScorer",
+    "cap_resources",
+    "confine_path",
     "count_records",
     "iter_records",
     "make_default_model",

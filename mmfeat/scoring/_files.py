@@ -784,6 +784,7 @@ class _Parts:
         "records_size": "the records file's size",
         "records": "the records file",
         "model": "the model",
+        "confine_to_root": "path confinement (--confine-to-root)",
     }
 
     def __init__(self, output):
@@ -1161,6 +1162,7 @@ def score_file(
         "on_error": scorer.on_error,
         "id_column": scorer.id_column,
         "root": os.path.abspath(root),
+        "confine_to_root": bool(confine_to_root),
     }
     with parts.lock:
         for path in (output, errors):

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs
 from tqdm import tqdm
 
 from mmfeat.exceptions import InputError
@@ -92,7 +92,8 @@ def map_items(
     bar = tqdm(total=n, desc=desc, disable=not verbose, unit="item")
     bar.update(n - len(todo))
     rows = [(row_offset + i, it) for i, it in todo]
-    n_workers = effective_n_jobs(n_jobs)
+    # never more threads than cores, whatever n_jobs a model file carries
+    n_workers = max(1, min(effective_n_jobs(n_jobs), cpu_count()))
     if all(isinstance(it, np.ndarray) for _, it in todo):
         n_workers = 1  # decoded arrays: nothing to overlap, threads only cost
     cv_threads = None
@@ -104,7 +105,7 @@ def map_items(
             # inside each decode/resize would only oversubscribe them
             cv_threads = cv2.getNumThreads()
             cv2.setNumThreads(1)
-        chunks = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
+        chunks = Parallel(n_jobs=n_workers, prefer=prefer, return_as="generator")(
             delayed(_call_chunk)(func, c) for c in _chunks(rows, n_workers)
         )
     outputs = (out for chunk in chunks for out in chunk)

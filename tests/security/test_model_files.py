@@ -24,6 +24,9 @@ The promises:
    metadata member is read within 1 MiB.
 5. A refused file imports nothing: the modules it names are not imported
    (their module-level code does not run).
+6. The command line holds model files to the same budget
+   (``--max-model-bytes``), and a model that cannot be written (a file-size
+   limit) is a one-line ``OutputError`` that leaves the old file in place.
 """
 
 import io
@@ -554,3 +557,48 @@ def test_untrusted_error_is_still_raised_in_process(tmp_path):
     with pytest.raises(UntrustedModelError, match="numpy.load"):
         mmfeat.load(path)
     assert mmfeat.load(path, trusted=["numpy.load"]).func is np.load
+
+
+# ---------------------------------------------------------------- 6. CLI, save
+
+
+def test_cli_holds_model_files_to_max_model_bytes(tmp_path, capsys):
+    from sklearn.preprocessing import StandardScaler
+
+    from mmfeat.cli import main
+
+    path = mmfeat.save(StandardScaler().fit([[0.0], [1.0]]), tmp_path / "s.skops")
+    assert main(["info", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(path), "--max-model-bytes", "100"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "max_bytes=100" in err[0], err
+
+
+def test_save_under_a_file_size_limit_is_one_line_and_keeps_the_old_file(tmp_path):
+    code = f"""
+        import json, resource, signal
+        import numpy as np
+        import mmfeat
+        from sklearn.preprocessing import StandardScaler
+        path = {str(tmp_path / "m.skops")!r}
+        mmfeat.save(StandardScaler().fit([[0.0], [1.0]]), path)
+        before = open(path, "rb").read()
+        big = StandardScaler().fit([[0.0], [1.0]])
+        big.mean_ = np.random.default_rng(0).random(2**17)  # 1 MiB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**18, 2**18))
+        try:
+            mmfeat.save(big, path)
+            err = None
+        except Exception as exc:
+            err = [type(exc).__name__, str(exc), isinstance(exc, OSError)]
+        import os
+        print(json.dumps({{"err": err, "same": open(path, "rb").read() == before,
+                          "files": sorted(os.listdir({str(tmp_path)!r}))}}))
+    """
+    out = run_limited(code, memory_mb=400, timeout=90)
+    assert not out.crashed, out.stderr
+    name, message, is_oserror = out.result["err"]
+    assert name == "OutputError" and is_oserror
+    assert "ulimit -f" in message and "\n" not in message
+    assert out.result["same"] and out.result["files"] == ["m.skops"]
