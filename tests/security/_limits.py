@@ -43,8 +43,7 @@ def run_limited(code, *, memory_mb=512, timeout=60, cwd=None, env=None):
     """
     limit = (BASE_ADDRESS_SPACE_MB + memory_mb) * 1024 * 1024
     prelude = (
-        "import resource\n"
-        f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+        f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
     )
     child_env = dict(os.environ)
     child_env.setdefault("NUMBA_NUM_THREADS", "2")

@@ -543,9 +543,7 @@ def test_three_hour_flac_of_silence_is_refused_from_its_header(tmp_path):
             f.write(block)
     assert path.stat().st_size < 2_000_000
     res = _run_attacks(f"print(json.dumps(attack(read_audio, {str(path)!r}, sr=8000)))")
-    assert (
-        "audio is 10,800.0 s long (86,400,000 frames at 8,000 Hz)" in res["reason"]
-    )
+    assert "audio is 10,800.0 s long (86,400,000 frames at 8,000 Hz)" in res["reason"]
     assert "over max_duration=600 s" in res["reason"]
     _assert_cheap(res, seconds=1.0, rss_mb=16.0)
 
