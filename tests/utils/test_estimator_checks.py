@@ -5,6 +5,7 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.io import ImageReader
+from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils.estimator_checks import (
     check_extractor_bad_item,
     check_extractor_feature_names,
@@ -13,12 +14,13 @@ from mmfeat.utils.estimator_checks import (
     check_extractor_missing_item,
     check_extractor_pickle,
     check_extractor_random_state,
+    check_extractor_state_checked_on_load,
     check_mmfeat_estimator,
     make_test_items,
 )
 
 
-class _MeanPixel(TransformerMixin, BaseEstimator):
+class _MeanPixel(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """A correct tiny image extractor: the mean of each image."""
 
     _mmfeat_input = "image"
@@ -28,7 +30,12 @@ class _MeanPixel(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         self.n_features_in_ = 1
+        self.n_features_out_ = 1
         return self
+
+    def _check_fitted_state(self):
+        if self.n_features_out_ != 1:
+            raise state_error(self, f"n_features_out_={self.n_features_out_}")
 
     def _one(self, item):
         from mmfeat.io import read_image
@@ -97,6 +104,15 @@ class _CrashesOnBadItem(_MeanPixel):
         return np.zeros((len(X), 1))  # ignores bad items entirely
 
 
+class _UncheckedState(TransformerMixin, BaseEstimator):
+    _mmfeat_input = "image"
+
+
+class _TrustsItsSize(_MeanPixel):
+    def _check_fitted_state(self):
+        pass  # an edited n_features_out_ would reach the kernel
+
+
 def test_checks_pass_a_correct_extractor():
     check_mmfeat_estimator(_MeanPixel())
 
@@ -111,6 +127,8 @@ def test_checks_pass_a_correct_extractor():
         (check_extractor_random_state, _Unseeded(), "same random_state"),
         (check_extractor_input_containers, _ListOnly(), "transform"),
         (check_extractor_bad_item, _CrashesOnBadItem(), "did not raise InputError"),
+        (check_extractor_state_checked_on_load, _UncheckedState(), "CheckedState"),
+        (check_extractor_state_checked_on_load, _TrustsItsSize(), "accepted"),
     ],
 )
 def test_checks_catch_broken_extractors(check, estimator, match):
