@@ -110,20 +110,12 @@ _NO_IMPORT_PARTS = frozenset(
 _SPARSE_FORMATS = ("csr", "csc", "coo")
 # members are inflated this much at a time
 _BLOCK = 2**20
-# ``__setstate__`` methods read and found to run no code chosen by the state
-# (CNNExtractor's checks a spec of ints or a torchvision name that must be in
-# ``torchvision.models.list_models()`` against the stored arrays' shapes on
-# the meta device, which allocates nothing, then builds the network and
-# copies the arrays in); any other custom ``__setstate__`` must be listed in
-# ``trusted=``
-_REVIEWED_SETSTATE = frozenset(
-    {
-        "sklearn.base.BaseEstimator.__setstate__",
-        # BaseEstimator's, then mmfeat's checks of the fitted state
-        "mmfeat.utils._state.CheckedStateMixin.__setstate__",
-        "mmfeat.features.image._cnn.CNNExtractor.__setstate__",
-    }
-)
+# A custom ``__setstate__`` is trusted when the class defining it is
+# scikit-learn's BaseEstimator, or carries mmfeat's review mark for that
+# very method (``mmfeat.utils._state.reviewed_setstate``: CheckedStateMixin
+# validates the state; CNNExtractor checks a spec of ints or a torchvision
+# name in ``list_models()`` against the stored arrays' shapes on the meta
+# device, then builds the network); any other must be listed in ``trusted=``
 
 
 # ---------------------------------------------------------------- save
@@ -1036,13 +1028,15 @@ def _rebuilt_without_code(cls):
     """Whether skops' ``cls.__new__(cls)`` + attribute setting runs no code."""
     if cls.__new__ is not object.__new__ or getattr(cls, "__del__", None):
         return False
-    setstate = getattr(cls, "__setstate__", None)
-    if setstate is None:
+    definer = next((k for k in cls.__mro__ if "__setstate__" in vars(k)), None)
+    if definer is None or definer is object:
         return True
-    qualified = f"{getattr(setstate, '__module__', '')}." + getattr(
-        setstate, "__qualname__", ""
-    )
-    return qualified in _REVIEWED_SETSTATE
+    from sklearn.base import BaseEstimator
+
+    if definer is BaseEstimator:
+        return True
+    method = vars(definer)["__setstate__"]
+    return vars(definer).get("_mmfeat_reviewed_setstate") is method
 
 
 def _release(version, n):

@@ -602,3 +602,24 @@ def test_save_under_a_file_size_limit_is_one_line_and_keeps_the_old_file(tmp_pat
     assert name == "OutputError" and is_oserror
     assert "ulimit -f" in message and "\n" not in message
     assert out.result["same"] and out.result["files"] == ["m.skops"]
+
+
+def test_trust_in_a_custom_setstate_follows_the_reviewed_method_not_its_name():
+    from mmfeat._persistence import _rebuilt_without_code
+    from mmfeat.features.image import CNNExtractor, HOGExtractor
+    from mmfeat.utils._state import reviewed_setstate
+
+    assert _rebuilt_without_code(HOGExtractor) and _rebuilt_without_code(CNNExtractor)
+
+    class Overrides(HOGExtractor):  # a new __setstate__ nobody reviewed
+        def __setstate__(self, state):
+            super().__setstate__(state)
+
+    class Inherits(HOGExtractor):  # the reviewed one, inherited
+        pass
+
+    assert not _rebuilt_without_code(Overrides)
+    assert _rebuilt_without_code(Inherits)
+    assert _rebuilt_without_code(reviewed_setstate(Overrides))
+    with pytest.raises(TypeError, match="no __setstate__"):
+        reviewed_setstate(Inherits)

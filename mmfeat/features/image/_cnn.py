@@ -50,7 +50,7 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
-from mmfeat.utils._state import state_error
+from mmfeat.utils._state import reviewed_setstate, state_error
 
 __all__ = ["CNNExtractor"]
 
@@ -431,6 +431,7 @@ def _to_uint8(stack):
 # --------------------------------------------------------------------------
 # The extractor
 # --------------------------------------------------------------------------
+@reviewed_setstate
 class CNNExtractor(BaseImageExtractor):
     """Deep CNN features of each image, on a GPU when torch sees one.
 
