@@ -29,12 +29,13 @@ without unpickling (:func:`model_metadata` reads their recorded versions);
 cluster.
 """
 
-from mmfeat._persistence import load, model_metadata, save
+from mmfeat._persistence import DEFAULT_MAX_BYTES, load, model_metadata, save
 from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "InputError",
     "MmfeatError",
     "ParameterError",

@@ -319,16 +319,15 @@ def _limited(model, n_threads):
     The one place the CLI caps what a model file may start in this process
     (``mmfeat score`` caps its workers the same way, in the scorer).
     """
-    from mmfeat.scoring._files import _single_threaded
-    from mmfeat.scoring._scorer import cap_resources
+    from mmfeat.scoring import cap_resources, single_threaded
 
     cap_resources(model, n_threads)
-    with _single_threaded(n_threads):
+    with single_threaded(n_threads):
         yield model
 
 
 def _max_model_bytes_arg(parser):
-    from mmfeat._persistence import DEFAULT_MAX_BYTES
+    from mmfeat import DEFAULT_MAX_BYTES
 
     parser.add_argument(
         "--max-model-bytes",
@@ -361,8 +360,7 @@ def _load(args):
 # -- fit ---------------------------------------------------------------------
 def _fit(args, out, err):
     from mmfeat import save
-    from mmfeat.scoring import make_default_model, read_records
-    from mmfeat.scoring._files import check_output_paths
+    from mmfeat.scoring import check_output_paths, make_default_model, read_records
 
     # a model file that cannot be written is found before the fit, not after
     check_output_paths({"records": args.data}, {"output": args.output})
@@ -449,7 +447,7 @@ def _fit(args, out, err):
 
 def _paths(values, root, confine, col, err, row_of):
     """A fit column's paths joined to ``root``; confined ones checked."""
-    from mmfeat.scoring._scorer import confine_path, resolve_path
+    from mmfeat.scoring import confine_path, resolve_path
 
     if not confine:
         return [resolve_path(v, root) for v in values]
@@ -502,8 +500,7 @@ def _fit_and_report(model, X, y, counts, args, out, err):
 
 # -- score -------------------------------------------------------------------
 def _score(args, out, err):
-    from mmfeat.scoring import BatchScorer, parallel_backend, score_file
-    from mmfeat.scoring._scorer import _file_sha256
+    from mmfeat.scoring import BatchScorer, file_sha256, parallel_backend, score_file
 
     n_jobs = args.n_jobs
     if not args.scheduler and n_jobs is not None:
@@ -513,7 +510,7 @@ def _score(args, out, err):
     warm = None
     if not args.scheduler and n_jobs not in (None, 1):
         # workers import their libraries while this process loads the model
-        from mmfeat.scoring._files import warm_workers
+        from mmfeat.scoring import warm_workers
 
         warm = warm_workers(n_jobs)
     model = _load(args)
@@ -539,7 +536,7 @@ def _score(args, out, err):
         root=root,
         resume=args.resume,
         progress=progress,
-        model_id=_file_sha256(args.model),
+        model_id=file_sha256(args.model),
     )
     try:
         if args.scheduler:
@@ -576,21 +573,24 @@ def _score(args, out, err):
 # -- extract -----------------------------------------------------------------
 def _feature_part(model, modality):
     """The fitted transformer to run, its input columns, its name."""
-    from mmfeat.evaluation._report import _fuser_of, _unwrap
-    from mmfeat.fusion._base import BaseModalityEnsemble
-    from mmfeat.fusion._modality import _split
+    from mmfeat.fusion import (
+        find_fuser,
+        is_modality_ensemble,
+        split_modality_model,
+        unwrap_model,
+    )
 
-    model = _unwrap(model)
-    if isinstance(model, BaseModalityEnsemble):
+    model = unwrap_model(model)
+    if is_modality_ensemble(model):
         names = list(model.modality_names_)
         if modality is None or modality not in names:
             raise ParameterError(f"--modality must be one of {names}; got {modality!r}")
         k = names.index(modality)
-        head, _ = _split(model.estimators_[k])
+        head, _ = split_modality_model(model.estimators_[k])
         if head is None:
             raise ParameterError(f"modality {modality!r} has no feature step")
         return head, model.estimators[k][2], modality
-    fuser = _fuser_of(model)
+    fuser = find_fuser(model)
     if fuser is None:
         raise ParameterError(
             "extract needs a fusion model (late, stacking, or a Pipeline with a "
@@ -618,18 +618,17 @@ def _extract(args, out, err):
     import pyarrow.parquet as pq
     import scipy.sparse as sp
 
-    from mmfeat.scoring import iter_records
-    from mmfeat.scoring._files import (
-        _error_schema,
-        _to_table,
-        atomic_output,
-        check_output_paths,
-    )
-    from mmfeat.scoring._scorer import (
+    from mmfeat.scoring import (
         ERROR_COLUMNS,
-        _walk,
+        atomic_output,
+        changed_state,
+        check_output_paths,
+        error_schema,
+        iter_records,
         reads_files,
+        recorded_state,
         set_on_error,
+        to_table,
     )
 
     if not args.output.lower().endswith((".parquet", ".pq")):
@@ -693,17 +692,15 @@ def _extract(args, out, err):
                     if isinstance(cols, str) or len(col_list) > 1
                     else chunk[col_list]
                 )
-                for est in _walk(part):
-                    if "errors_" in vars(est):
-                        est.errors_ = []
+                before = recorded_state(part, "errors_")
                 feats = part.transform(Xm)
                 if sp.issparse(feats):
                     feats = feats.toarray()
                 feats = np.asarray(feats, dtype=np.float32)
                 if names is None or len(names) != feats.shape[1]:
                     names = [f"{name}{j}" for j in range(feats.shape[1])]
-                for est in _walk(part):
-                    for e in vars(est).get("errors_", None) or []:
+                for _, errs in changed_state(part, "errors_", before):
+                    for e in errs:
                         errors.append(
                             (start + e.row, str(ids[e.row]), name, e.source, e.reason)
                         )
@@ -722,7 +719,7 @@ def _extract(args, out, err):
             if writer is not None:
                 writer.close()
     frame = pd.DataFrame(sorted(errors, key=lambda e: e[0]), columns=ERROR_COLUMNS)
-    table = _to_table(frame, _error_schema())
+    table = to_table(frame, error_schema())
     with atomic_output(err_path) as tmp:
         if err_path.lower().endswith((".parquet", ".pq")):
             pq.write_table(table, tmp)
@@ -739,7 +736,7 @@ def _extract(args, out, err):
 
 def _extract_paths(values, root, args, start, ids, name, errors):
     """A chunk's paths joined to ``root``; with --confine-to-root, checked."""
-    from mmfeat.scoring._scorer import confine_path, resolve_path
+    from mmfeat.scoring import confine_path, resolve_path
 
     if not args.confine_to_root:
         return [resolve_path(v, root) for v in values]
@@ -787,12 +784,11 @@ def _describe(est, indent, out):
 
 def _info(args, out, err):
     from mmfeat import model_metadata
-    from mmfeat.evaluation._report import _fuser_of, _unwrap
-    from mmfeat.fusion._base import BaseModalityEnsemble
+    from mmfeat.fusion import find_fuser, is_modality_ensemble, unwrap_model
 
     meta = model_metadata(args.model)
     model = _load(args)
-    inner = _unwrap(model)
+    inner = unwrap_model(model)
     print(f"model: {args.model} ({os.path.getsize(args.model):,} bytes)", file=out)
     print(f"type: {type(model).__name__}", file=out)
     if meta:
@@ -812,7 +808,7 @@ def _info(args, out, err):
         shown = ", ".join(map(str, classes[:30]))
         more = f" ... ({len(classes)} in all)" if len(classes) > 30 else ""
         print(f"classes ({len(classes)}): {shown}{more}", file=out)
-    if isinstance(inner, BaseModalityEnsemble):
+    if is_modality_ensemble(inner):
         rows = getattr(inner, "n_training_rows_", None) or {}
         weights = getattr(inner, "weights_", None)
         print("modalities:", file=out)
@@ -831,7 +827,7 @@ def _info(args, out, err):
         if final is not None:
             print(f"final estimator: {_short(final)}", file=out)
     else:
-        fuser = _fuser_of(inner)
+        fuser = find_fuser(inner)
         if fuser is not None:
             print("modalities (fused blocks):", file=out)
             for name, est, cols in fuser.transformers:

@@ -6,10 +6,14 @@ returns the matplotlib Figure it drew on.
 
 import numpy as np
 
-from mmfeat.evaluation._report import _fuser_of, _unwrap, modality_columns
+from mmfeat.evaluation._report import modality_columns
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion._late import LateFusionClassifier
-from mmfeat.fusion._stacking import ModalityStackingClassifier
+from mmfeat.fusion import (
+    LateFusionClassifier,
+    ModalityStackingClassifier,
+    find_fuser,
+    unwrap_model,
+)
 
 __all__ = ["plot_confusion_matrix", "plot_fusion_weights", "plot_modality_ablation"]
 
@@ -110,7 +114,7 @@ def fusion_weights(model):
     -------
     weights : dict of str to float
     """
-    model = _unwrap(model)
+    model = unwrap_model(model)
     if isinstance(model, LateFusionClassifier):
         return dict(model.weights_)
     if isinstance(model, ModalityStackingClassifier):
@@ -126,7 +130,7 @@ def fusion_weights(model):
             share[name] = float(block.sum())
         total = sum(share.values()) or 1.0
         return {n: v / total for n, v in share.items()}
-    fuser = _fuser_of(model)
+    fuser = find_fuser(model)
     if fuser is not None and hasattr(fuser, "weights_"):
         return dict(fuser.weights_)
     modality_columns(model)  # raises the explanatory error
@@ -152,6 +156,6 @@ def plot_fusion_weights(model, *, ax=None):
     bars = ax.bar(list(weights), list(weights.values()), color="tab:green")
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.set_ylabel("weight")
-    ax.set_title(f"modality weights ({type(_unwrap(model)).__name__})")
+    ax.set_title(f"modality weights ({type(unwrap_model(model)).__name__})")
     fig.tight_layout()
     return fig

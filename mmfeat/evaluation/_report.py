@@ -6,8 +6,7 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score
 from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion._base import BaseModalityEnsemble
-from mmfeat.fusion._fuser import MultimodalFuser
+from mmfeat.fusion import find_fuser, is_modality_ensemble, unwrap_model
 
 __all__ = [
     "fusion_report",
@@ -15,21 +14,6 @@ __all__ = [
     "missing_modality_curve",
     "modality_columns",
 ]
-
-
-def _unwrap(model):
-    # a fitted GridSearchCV / RandomizedSearchCV: report its refitted model
-    return getattr(model, "best_estimator_", model)
-
-
-def _fuser_of(model):
-    steps = getattr(model, "steps", None)
-    if steps is None:
-        return model if isinstance(model, MultimodalFuser) else None
-    for _, step in steps:
-        if isinstance(step, MultimodalFuser):
-            return step
-    return None
 
 
 def modality_columns(model):
@@ -57,10 +41,10 @@ def modality_columns(model):
     >>> modality_columns(model)
     {'a': ['x'], 'b': ['z']}
     """
-    model = _unwrap(model)
-    if isinstance(model, BaseModalityEnsemble):
+    model = unwrap_model(model)
+    if is_modality_ensemble(model):
         return {name: cols for name, _, cols in model.estimators}
-    fuser = _fuser_of(model)
+    fuser = find_fuser(model)
     if fuser is not None:
         return {
             name: cols
@@ -167,11 +151,11 @@ def fusion_report(model, X, y, *, modalities=None):
         feature-level fusion it is the fused model with every other
         modality masked as missing (an ablation: the model is not refitted).
     """
-    model_ = _unwrap(model)
+    model_ = unwrap_model(model)
     y = np.asarray(y)
     mods = modality_columns(model_) if modalities is None else dict(modalities)
     rows = {}
-    if isinstance(model_, BaseModalityEnsemble):
+    if is_modality_ensemble(model_):
         probas = model_.modality_proba(X)
         fallback = np.argmax(model_.class_prior_)
         for name in mods:

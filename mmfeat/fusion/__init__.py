@@ -9,6 +9,12 @@ modality, scoring rows that miss a modality from the ones they have.
 """
 
 from mmfeat.fusion._fuser import MultimodalFuser, fusion_weight_grid, make_fuser
+from mmfeat.fusion._introspect import (
+    find_fuser,
+    is_modality_ensemble,
+    split_modality_model,
+    unwrap_model,
+)
 from mmfeat.fusion._late import LateFusionClassifier
 from mmfeat.fusion._stacking import ModalityStackingClassifier
 
@@ -16,6 +22,10 @@ __all__ = [
     "LateFusionClassifier",
     "ModalityStackingClassifier",
     "MultimodalFuser",
+    "find_fuser",
     "fusion_weight_grid",
+    "is_modality_ensemble",
     "make_fuser",
+    "split_modality_model",
+    "unwrap_model",
 ]

@@ -4,8 +4,6 @@ import numbers
 import warnings
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
@@ -26,6 +24,7 @@ from mmfeat.fusion._modality import (
 )
 from mmfeat.utils._sklearn_compat import _BaseComposition
 from mmfeat.utils._state import CheckedStateMixin, state_error
+from mmfeat.utils._tables import check_table
 
 __all__ = []
 
@@ -96,51 +95,7 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
 
     def _check_table(self, X, *, reset):
         """Check that ``X`` is a 2-D table; record or compare its width."""
-        name = type(self).__name__
-        if sp.issparse(X):
-            X = X.tocsr()
-        elif not isinstance(X, pd.DataFrame):
-            X = np.asarray(X) if not isinstance(X, np.ndarray) else X
-            if X.ndim != 2:
-                raise ValueError(
-                    f"Expected a 2D table (a DataFrame with one column per "
-                    f"modality item, or a 2D array), got {X.ndim}D data instead. "
-                    "Reshape your data either using array.reshape(-1, 1) if it "
-                    "has a single feature or array.reshape(1, -1) if it contains "
-                    "a single sample."
-                )
-            if np.iscomplexobj(X):
-                raise ValueError("Complex data not supported")
-        if X.shape[0] == 0:
-            raise ValueError(
-                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
-                f"of 1 is required by {name}."
-            )
-        if X.shape[1] == 0:
-            raise ValueError(
-                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                f"of 1 is required by {name}."
-            )
-        if reset:
-            self.n_features_in_ = X.shape[1]
-            if isinstance(X, pd.DataFrame):
-                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {name} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            if hasattr(self, "feature_names_in_") and isinstance(X, pd.DataFrame):
-                missing = set(self.feature_names_in_) - set(X.columns)
-                if missing:
-                    raise ValueError(
-                        f"X lacks the columns {sorted(map(str, missing))} that "
-                        f"{name} was fitted with"
-                    )
-        return X
+        return check_table(self, X, reset=reset)
 
     def _check_y(self, y):
         name = type(self).__name__

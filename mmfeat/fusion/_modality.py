@@ -32,6 +32,7 @@ from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.utils._items import is_missing
 from mmfeat.utils._sklearn_compat import _safe_indexing
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._tables import absent_items, select_columns
 
 __all__ = []
 
@@ -105,21 +106,6 @@ def check_weight_dict(weights, names, kind):
     return out
 
 
-def select_columns(X, columns):
-    """The modality's part of ``X`` (a column, or a table of columns)."""
-    if callable(columns):
-        columns = columns(X)
-    try:
-        return _safe_indexing(X, columns, axis=1)
-    except (KeyError, ValueError, IndexError) as exc:
-        have = list(X.columns) if isinstance(X, pd.DataFrame) else None
-        raise InputError(
-            f"cannot select columns {columns!r}: {exc}"
-            + (f"; the table has {have}" if have is not None else ""),
-            source="X",
-        ) from None
-
-
 def n_rows(X):
     """Number of rows of a table, column, list or array."""
     return X.shape[0] if hasattr(X, "shape") else len(X)
@@ -130,25 +116,6 @@ def take_rows(X, rows):
     if isinstance(X, list):
         return [X[i] for i in rows]
     return _safe_indexing(X, rows, axis=0)
-
-
-def absent_items(Xm):
-    """Boolean mask of rows where every item of the modality is missing."""
-    if isinstance(Xm, pd.DataFrame):
-        return Xm.map(is_missing).to_numpy().all(axis=1)
-    if isinstance(Xm, pd.Series):
-        return Xm.map(is_missing).to_numpy(dtype=bool)
-    if sp.issparse(Xm):
-        return np.zeros(Xm.shape[0], dtype=bool)
-    arr = np.asarray(Xm, dtype=object) if not isinstance(Xm, np.ndarray) else Xm
-    if arr.dtype.kind == "f":
-        return np.isnan(arr.reshape(arr.shape[0], -1)).all(axis=1)
-    if arr.dtype == object:
-        if arr.ndim == 1:
-            return np.array([is_missing(v) for v in arr], dtype=bool)
-        flat = arr.reshape(arr.shape[0], -1)
-        return np.array([all(is_missing(v) for v in row) for row in flat], dtype=bool)
-    return np.zeros(arr.shape[0], dtype=bool)
 
 
 def nan_rows(Xt):
@@ -231,8 +198,8 @@ class LogisticCalibratedClassifier(CheckedStateMixin, ClassifierMixin, BaseEstim
         return self.estimator_.predict(X)
 
 
-def _split(estimator):
-    """(head transformer or None, final estimator) of a modality model."""
+def split_modality_model(estimator):
+    """(feature pipeline or None, final estimator) of one modality's model."""
     if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
         return estimator[:-1], estimator.steps[-1][1]
     return None, estimator
@@ -262,7 +229,7 @@ def fit_modality(estimator, Xm, y, sample_weight=None, calibration_cv=3, groups=
     yp = y[present]
     sw = None if sample_weight is None else sample_weight[present]
     gp = None if groups is None else groups[present]
-    head, final = _split(estimator)
+    head, final = split_modality_model(estimator)
     if head is not None:
         Xt = head.fit_transform(Xp, yp)
     else:
@@ -313,7 +280,7 @@ def calibrate_prefit(estimator, Xm, y):
     logistic map is fitted on the rows of ``Xm`` where the modality is present
     (the model itself is not refitted).
     """
-    head, final = _split(estimator)
+    head, final = split_modality_model(estimator)
     if hasattr(final, "predict_proba"):
         return estimator
     present = np.flatnonzero(~absent_items(Xm))
@@ -350,7 +317,7 @@ def modality_proba(fitted, Xm, classes):
     if len(present) == 0:
         return out
     Xp = take_rows(Xm, present)
-    head, final = _split(fitted)
+    head, final = split_modality_model(fitted)
     Xt = head.transform(Xp) if head is not None else Xp
     ok = ~nan_rows(Xt)
     rows = present[ok]

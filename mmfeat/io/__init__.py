@@ -17,7 +17,10 @@ from mmfeat.io._images import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_FORMATS,
     ImageReader,
+    check_image_header,
     read_image,
+    sniff_image_format,
+    validate_image_array,
 )
 from mmfeat.utils._items import DEFAULT_MAX_FILE_BYTES
 
@@ -32,6 +35,9 @@ __all__ = [
     "MAX_RESAMPLE_FACTOR",
     "SAMPLE_RATE_RANGE",
     "SUPPORTED_FORMATS",
+    "check_image_header",
     "read_audio",
     "read_image",
+    "sniff_image_format",
+    "validate_image_array",
 ]

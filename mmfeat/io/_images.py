@@ -52,7 +52,7 @@ _SUN_RASTER = b"\x59\xa6\x6a\x95"
 _AVIF_BRANDS = (b"avif", b"avis", b"avio")
 
 #: Every format OpenCV's ``imdecode`` can read in this build, by the name
-#: ``_sniff`` gives it. Each has its image size read from the header before
+#: ``sniff_image_format`` gives it. Each has its image size read from the header before
 #: decoding; anything else is refused undecoded.
 SUPPORTED_FORMATS = (
     "JPEG",
@@ -71,7 +71,7 @@ SUPPORTED_FORMATS = (
 )
 
 
-def _sniff(buf):
+def sniff_image_format(buf):
     """Return the container format named by the magic bytes, or None.
 
     The signatures are those OpenCV's decoders check, so a buffer this returns
@@ -440,7 +440,7 @@ def _header_size(buf, fmt):
     return None
 
 
-def _check_header(buf, fmt, *, max_pixels, source):
+def check_image_header(buf, fmt, *, max_pixels, source):
     """Refuse, before any decoding, what the decompression-bomb guard cannot pass.
 
     An unknown signature is refused (no decoder would take it); a known one
@@ -557,7 +557,7 @@ def _to_unit_float(img, *, source):
     raise InputError(f"unsupported image dtype {img.dtype}", source=source)
 
 
-def _validate_array(img, *, source):
+def validate_image_array(img, *, source):
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
         raise InputError(
             f"image array must have shape (H, W) or (H, W, C) with C in 1, 3, 4; "
@@ -694,15 +694,15 @@ def read_image(
     """
     source = item_source(item)
     if isinstance(item, np.ndarray):
-        img = _validate_array(item, source=source)
+        img = validate_image_array(item, source=source)
         _check_pixels(
             *img.shape[:2], max_pixels=max_pixels, min_size=min_size, source=source
         )
         uint8_in = img.dtype == np.uint8
     elif isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
         buf = read_source_bytes(item, kind="image file", max_file_bytes=max_file_bytes)
-        fmt = _sniff(buf)
-        _check_header(buf, fmt, max_pixels=max_pixels, source=source)
+        fmt = sniff_image_format(buf)
+        check_image_header(buf, fmt, max_pixels=max_pixels, source=source)
         img = _decode(buf, fmt=fmt, mode=mode, source=source)
         _check_pixels(
             *img.shape[:2], max_pixels=max_pixels, min_size=min_size, source=source

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mmfeat.io._audio import read_audio
+from mmfeat.io import read_audio
 from mmfeat.preprocessing._augment import _BaseAugmenter, _check_range, _fill_doc
 from mmfeat.utils._sklearn_compat import Integral, Interval, Real
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from mmfeat.exceptions import InputError
-from mmfeat.io._images import _validate_array, read_image
+from mmfeat.io import read_image, validate_image_array
 from mmfeat.preprocessing._augment import _BaseAugmenter, _fill_doc
 from mmfeat.utils._items import item_source
 from mmfeat.utils._sklearn_compat import Interval, Real, StrOptions
@@ -186,7 +186,7 @@ class ImageAugmenter(_BaseAugmenter):
         if not isinstance(item, np.ndarray):
             return read_image(item, mode=self.mode, dtype=self.dtype)
         source = item_source(item)
-        _validate_array(item, source=source)
+        validate_image_array(item, source=source)
         kind = item.dtype.kind
         if kind == "f":
             if not np.isfinite(item).all():

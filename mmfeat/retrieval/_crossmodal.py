@@ -29,10 +29,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion._base import BaseModalityEnsemble
-from mmfeat.fusion._modality import select_columns
 from mmfeat.retrieval._neighbors import NearestNeighborRetriever, _nan_rows
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._tables import check_table, select_columns
 
 __all__ = ["CrossModalRetriever"]
 
@@ -178,7 +177,7 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
 
     def _check_table(self, X, *, reset):
         """A 2-D table (DataFrame, array or sparse); its width is recorded."""
-        X = BaseModalityEnsemble._check_table(self, X, reset=reset)
+        X = check_table(self, X, reset=reset)
         data = X.data if sp.issparse(X) else X
         if (
             isinstance(data, np.ndarray)

@@ -573,14 +573,14 @@ def _arrow_schema(scorer, id_type):
     return pa.schema(fields)
 
 
-def _error_schema():
+def error_schema():
     import pyarrow as pa
 
     types = {"row": pa.int64()}  # the other columns are text
     return pa.schema([pa.field(c, types.get(c, pa.string())) for c in ERROR_COLUMNS])
 
 
-def _to_table(frame, schema):
+def to_table(frame, schema):
     import pyarrow as pa
 
     frame = frame.copy()
@@ -887,7 +887,7 @@ def _assemble(paths, schema, out, fmt):
 
 
 @contextlib.contextmanager
-def _single_threaded(limit):
+def single_threaded(limit):
     """OpenCV and BLAS threads capped at ``limit`` (None: unchanged)."""
     if limit is None:
         yield
@@ -907,7 +907,7 @@ def _single_threaded(limit):
 def _score_chunk(scorer, frame, start, source):
     # a worker is one core: --n-jobs counts cores, and no library inside a
     # chunk starts threads of its own that would compete with other workers
-    with _single_threaded(scorer.inner_n_jobs):
+    with single_threaded(scorer.inner_n_jobs):
         predictions, errors = scorer.score(frame, start=start, source=source)
     return len(frame), predictions, errors
 
@@ -1149,7 +1149,7 @@ def score_file(
     _check_table(records, in_fmt)
     id_type = _id_type(records, in_fmt, id_column)
     schema = _arrow_schema(scorer, id_type)
-    eschema = _error_schema()
+    eschema = error_schema()
     if model_id is None:
         model_id = hashlib.sha256(scorer.__getstate__()["_blob"]).hexdigest()
     digest, total = _fingerprint(records, in_fmt)
@@ -1267,8 +1267,8 @@ def _score_parts(
             raise
 
     def write(i, predictions, errs):
-        _atomic_parquet(_to_table(errs, eschema), parts.err(i))
-        _atomic_parquet(_to_table(predictions, schema), parts.pred(i))
+        _atomic_parquet(to_table(errs, eschema), parts.err(i))
+        _atomic_parquet(to_table(predictions, schema), parts.pred(i))
 
     backend_n = get_active_backend()[1]
     eff = n_jobs if n_jobs is not None else backend_n

@@ -17,13 +17,11 @@ import os
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.fusion._base import BaseModalityEnsemble
-from mmfeat.fusion._fuser import MultimodalFuser
-from mmfeat.fusion._modality import absent_items, select_columns
+from mmfeat.fusion import find_fuser, is_modality_ensemble, unwrap_model
 from mmfeat.utils._items import is_missing
+from mmfeat.utils._tables import absent_items, select_columns
 
 __all__ = ["BatchScorer", "cap_resources", "confine_path", "score_frame"]
 
@@ -45,25 +43,6 @@ _FITTED_PARTS = (
 )
 
 _PATH_MODULES = ("mmfeat.features.image", "mmfeat.features.audio", "mmfeat.io")
-
-
-def _walk(obj, seen=None):
-    """Every estimator inside ``obj`` (fitted attributes included), once."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, BaseEstimator):
-        yield obj
-        children = list(vars(obj).values())
-    elif isinstance(obj, (list, tuple)):
-        children = obj
-    elif isinstance(obj, dict):
-        children = list(obj.values())
-    else:
-        return
-    for child in children:
-        yield from _walk(child, seen)
 
 
 def _estimators_in(value):
@@ -115,6 +94,27 @@ def fitted_parts(model):
             if value is not None:
                 children.extend(_estimators_in(value))
         todo.extend(reversed(children))
+
+
+def recorded_state(model, name):
+    """``{id(part): (part, its attribute name)}`` for every part of ``model``.
+
+    Taken before a call and given to :func:`changed_state` after it, this
+    tells which parts the call recorded ``name`` on (``errors_``,
+    ``missing_rows_``) without resetting anything on nested estimators.
+    """
+    return {id(est): (est, getattr(est, name, None)) for est in fitted_parts(model)}
+
+
+def changed_state(model, name, before):
+    """The parts of ``model`` whose ``name`` changed since ``before``, with it."""
+    out = []
+    for est in fitted_parts(model):
+        value = getattr(est, name, None)
+        old = before.get(id(est), (None, None))[1]
+        if value is not None and value is not old:
+            out.append((est, value))
+    return out
 
 
 def _set_own_params(model, values, *, only=None):
@@ -207,10 +207,6 @@ def _is_mmfeat(est):
     return type(est).__module__.startswith("mmfeat.")
 
 
-def _unwrap(model):
-    return getattr(model, "best_estimator_", model)
-
-
 def _as_list(cols):
     if isinstance(cols, (str, int, np.integer)):
         return [cols]
@@ -228,22 +224,21 @@ def _column_label(cols):
 
 def _modalities(model):
     """``[(name, columns, fitted part or None)]`` for the model's modalities."""
-    model = _unwrap(model)
-    if isinstance(model, BaseModalityEnsemble):
+    model = unwrap_model(model)
+    if is_modality_ensemble(model):
         fitted = getattr(model, "estimators_", [None] * len(model.estimators))
         return [
             (name, _as_list(cols), part)
             for (name, _, cols), part in zip(model.estimators, fitted)
         ]
-    steps = getattr(model, "steps", None) or []
-    for _, step in steps:
-        if isinstance(step, MultimodalFuser) and hasattr(step, "transformers_"):
-            out = []
-            for name, part, cols in step.transformers_:
-                if name == "remainder" or (isinstance(part, str) and part == "drop"):
-                    continue
-                out.append((name, _as_list(cols), part))
-            return out
+    fuser = find_fuser(model)
+    if fuser is not None and hasattr(fuser, "transformers_"):
+        out = []
+        for name, part, cols in fuser.transformers_:
+            if name == "remainder" or (isinstance(part, str) and part == "drop"):
+                continue
+            out.append((name, _as_list(cols), part))
+        return out
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         return [("X", [str(c) for c in names], None)]
@@ -293,10 +288,12 @@ def confine_path(item, root):
 
 def reads_files(part):
     """True when a fitted part reads image or audio files (path columns)."""
-    return any(type(est).__module__.startswith(_PATH_MODULES) for est in _walk(part))
+    return any(
+        type(est).__module__.startswith(_PATH_MODULES) for est in fitted_parts(part)
+    )
 
 
-def _file_sha256(path):
+def file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -419,14 +416,14 @@ class BatchScorer:
     # -- the model -------------------------------------------------------
     def _set_model(self, model):
         self.model_ = model
-        inner = _unwrap(model)
+        inner = unwrap_model(model)
         cap_resources(model, self.inner_n_jobs)
         set_on_error(model, self.on_error)
         # rows with no usable modality are reported by the scorer
         _set_own_params(
             model,
             {"all_missing": lambda old: "prior"},
-            only=lambda est: isinstance(est, BaseModalityEnsemble),
+            only=lambda est: is_modality_ensemble(est),
         )
         self.classes_ = getattr(inner, "classes_", getattr(model, "classes_", None))
         self._has_proba = hasattr(model, "predict_proba") and self.classes_ is not None
@@ -541,24 +538,24 @@ class BatchScorer:
                 out.append(None)
         return out
 
-    def _collect(self, frame, start):
-        """Errors the model's readers recorded, with rows of the chunk."""
+    def _collect(self, frame, start, before):
+        """Errors the model's readers recorded in this call, with chunk rows."""
         out = []
         for _, cols, part in self._parts:
             if part is None:
                 continue
             label = _column_label(cols) if cols is not None else "?"
             rows = None
-            if isinstance(_unwrap(self.model_), BaseModalityEnsemble):
+            if is_modality_ensemble(unwrap_model(self.model_)):
                 # the ensemble passes a modality only its present rows
                 rows = np.flatnonzero(~absent_items(select_columns(frame, cols)))
-            for est in _walk(part):
-                for err in vars(est).get("errors_", None) or []:
+            for _, errs in changed_state(part, "errors_", before):
+                for err in errs:
                     r = int(err.row) if rows is None else int(rows[err.row])
                     out.append((start + r, label, err.source, err.reason))
         return out
 
-    def _predict(self, frame):
+    def _predict(self, frame, rows_before):
         """Predictions, probabilities, and which modalities each row had.
 
         The last is a boolean (rows, modalities) array when the model can
@@ -567,7 +564,7 @@ class BatchScorer:
         model = self.model_
         if self._input_columns is not None:
             frame = frame[self._input_columns]
-        inner = _unwrap(model)
+        inner = unwrap_model(model)
         present = None
         if self._has_proba and hasattr(inner, "_proba_and_modalities"):
             proba, probas = inner._proba_and_modalities(frame)
@@ -575,30 +572,31 @@ class BatchScorer:
         elif self._has_proba:
             proba = model.predict_proba(frame)
         else:
-            return np.asarray(model.predict(frame)), None, self._block_presence()
+            return (
+                np.asarray(model.predict(frame)),
+                None,
+                self._block_presence(rows_before),
+            )
         proba = np.asarray(proba, dtype=float)
         if present is None:
-            present = self._block_presence()
+            present = self._block_presence(rows_before)
         return self.classes_[np.argmax(proba, axis=1)], proba, present
 
-    def _block_presence(self):
-        """Rows each fused block had, from the fuser's last transform."""
+    def _block_presence(self, before):
+        """Rows each fused block had in this call (its ``missing_rows_``)."""
         cols = []
         for _, _, part in self._parts:
-            blocks = [e for e in _walk(part) if hasattr(e, "missing_rows_")]
-            if not blocks or blocks[-1].missing_rows_ is None:
+            blocks = changed_state(part, "missing_rows_", before)
+            if not blocks:
                 return None
-            cols.append(~np.asarray(blocks[-1].missing_rows_, dtype=bool))
+            cols.append(~np.asarray(blocks[-1][1], dtype=bool))
         return np.column_stack(cols) if cols else None
 
     def _try(self, frame, start):
-        for est in _walk(self.model_):
-            if "errors_" in vars(est):
-                est.errors_ = []
-            if "missing_rows_" in vars(est):
-                est.missing_rows_ = None
-        pred, proba, present = self._predict(frame)
-        errors = self._collect(frame, start)
+        errors_before = recorded_state(self.model_, "errors_")
+        rows_before = recorded_state(self.model_, "missing_rows_")
+        pred, proba, present = self._predict(frame, rows_before)
+        errors = self._collect(frame, start, errors_before)
         if present is None or present.shape != (len(frame), len(self._parts)):
             present = self._cell_presence(frame, errors, start)
         return pred, proba, errors, present

@@ -17,7 +17,7 @@ from mmfeat.features.audio._mfcc_kernels import (
     _pool_frames,
     _power,
 )
-from mmfeat.io._audio import read_audio
+from mmfeat.io import read_audio
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError
-from mmfeat.io._images import read_image
+from mmfeat.io import read_image
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._state import CheckedStateMixin

@@ -28,11 +28,11 @@ from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 from mmfeat.features.image._base import BaseImageExtractor, numeric_stack
-from mmfeat.io._images import (
+from mmfeat.io import (
     DEFAULT_MAX_PIXELS,
-    _check_header,
-    _sniff,
+    check_image_header,
     read_image,
+    sniff_image_format,
 )
 from mmfeat.utils._items import (
     as_item_list,
@@ -1431,12 +1431,12 @@ class _GpuDecoder:
         if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
             return "image", self.ext._read(item)  # raises the clear InputError
         buf = read_source_bytes(item, kind="image file")
-        fmt = _sniff(buf)
+        fmt = sniff_image_format(buf)
         if fmt != "JPEG":
             return "image", self.ext._read(item)
         # the CPU reader's guard: a size in the header, within the pixel
         # limit, and no visible truncation, before nvJPEG sees a byte
-        _check_header(buf, fmt, max_pixels=DEFAULT_MAX_PIXELS, source=source)
+        check_image_header(buf, fmt, max_pixels=DEFAULT_MAX_PIXELS, source=source)
         return "jpeg", (item, np.frombuffer(bytearray(buf), dtype=np.uint8))
 
     def _decode(self, datas):

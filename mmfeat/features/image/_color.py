@@ -5,7 +5,7 @@ import numpy as np
 from mmfeat.exceptions import ParameterError
 from mmfeat.features.image._base import BaseImageExtractor
 from mmfeat.features.image._color_kernels import _hsv_histograms
-from mmfeat.io._images import read_image
+from mmfeat.io import read_image
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._sklearn_compat import (
     Integral,

@@ -10,7 +10,7 @@ from mmfeat.features.image._hog_kernels import (
     _hog_batch,
     bin_boundaries,
 )
-from mmfeat.io._images import read_image
+from mmfeat.io import read_image
 from mmfeat.utils._items import as_item_list, is_missing, item_source
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._sklearn_compat import (

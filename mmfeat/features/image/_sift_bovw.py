@@ -22,7 +22,7 @@ from mmfeat.features.image._bovw_kernels import (
     _bow_encode,
     pyramid_cells,
 )
-from mmfeat.io._images import read_image
+from mmfeat.io import read_image
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._parallel import map_items
