@@ -50,7 +50,6 @@ In what order a file is checked
 """
 
 import contextlib
-import errno
 import importlib
 import io
 import json
@@ -72,6 +71,7 @@ from mmfeat.exceptions import (
     ParameterError,
     UntrustedModelError,
 )
+from mmfeat.utils._oserrors import output_error
 
 __all__ = ["DEFAULT_MAX_BYTES", "load", "model_metadata", "save"]
 
@@ -245,20 +245,9 @@ def save(model, path):
 
 def _write_error(path, exc):
     """One-line :class:`OutputError` for a failed write of ``path``."""
-    hints = {
-        errno.ENOSPC: "free space on that disk or save elsewhere",
-        errno.EDQUOT: "the disk quota is exhausted: free space or save elsewhere",
-        errno.EFBIG: "the file-size limit (ulimit -f) is too small for the model",
-        errno.EROFS: "the folder is read-only: choose a writable folder",
-        errno.EACCES: "no permission to write there: choose a writable folder",
-        errno.EPERM: "no permission to write there: choose a writable folder",
-    }
-    reason = exc.strerror or str(exc)
-    hint = hints.get(exc.errno, "check the folder and the disk")
+    err = output_error(exc, path)
     return OutputError(
-        f"cannot write the model to {path}: {reason}; {hint} (the file at "
-        "that path, if any, is unchanged)",
-        errno=exc.errno,
+        f"{err}; the file at that path, if any, is unchanged", errno=err.errno
     )
 
 

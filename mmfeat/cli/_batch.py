@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mmfeat.exceptions import InputError, MmfeatError, ParameterError
+from mmfeat.utils._oserrors import os_error_advice
 
 __all__ = ["add_batch_commands", "run_batch_command"]
 
@@ -243,23 +244,6 @@ def _one_line(text):
     return " ".join(str(text).split())
 
 
-# what to do about an OSError, by errno
-_OS_ADVICE = {
-    errno.ENOENT: "check the path; create the folder first if it is an output",
-    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
-    errno.EISDIR: "it is a folder; give a file path",
-    errno.EACCES: "no permission; choose a file or folder you can use",
-    errno.EPERM: "not permitted; choose a file or folder you can use",
-    errno.EROFS: "the file system is read-only; write to another folder",
-    errno.ENOSPC: "the disk is full; free space or write to another disk",
-    errno.EDQUOT: "the disk quota is used up; free space or raise the quota",
-    errno.EFBIG: "a file-size limit was reached (ulimit -f); raise it or write "
-    "a smaller output (Parquet instead of CSV)",
-    errno.EMFILE: "too many open files; raise the limit (ulimit -n)",
-    errno.ENAMETOOLONG: "the path is too long; use a shorter one",
-}
-
-
 def _os_error_message(exc, command):
     """One line for an ``OSError``: the file, the reason, what to do."""
     code = getattr(exc, "errno", None)
@@ -273,9 +257,7 @@ def _os_error_message(exc, command):
         text = f"{where}: {reason}"
     else:
         text = reason
-    advice = _OS_ADVICE.get(code)
-    if advice is None:
-        advice = "check the disk, the paths and their permissions"
+    advice = os_error_advice(code)
     if command == "score" and code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         advice += "; finished chunks are kept: run again with --resume"
     return f"{text}; {advice}"

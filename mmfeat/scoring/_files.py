@@ -22,6 +22,7 @@ from joblib.parallel import get_active_backend
 
 from mmfeat.exceptions import InputError, MmfeatError, OutputError, ParameterError
 from mmfeat.scoring._scorer import ERROR_COLUMNS, BatchScorer
+from mmfeat.utils._oserrors import output_error
 
 __all__ = [
     "OutputError",
@@ -438,54 +439,6 @@ def _remove_stale_temporaries(path):
     return removed
 
 
-def _errno_of(exc):
-    if exc.errno is not None:
-        return exc.errno
-    m = re.search(r"errno (\d+)", str(exc), re.IGNORECASE)
-    return int(m.group(1)) if m else None
-
-
-def _size(n):
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
-def _output_error(exc, path):
-    """One line for an ``OSError`` met writing ``path``: what and what to do."""
-    code = _errno_of(exc)
-    folder = os.path.dirname(os.path.abspath(path))
-    if code == errno.ENOSPC:
-        todo = f"no space left on the disk of {folder!r}; free space there or "
-        todo += "choose an output on another disk"
-    elif code == errno.EDQUOT:
-        todo = f"disk quota exceeded in {folder!r}; free space or raise the quota"
-    elif code == errno.EFBIG:
-        limit = ""
-        try:
-            import resource
-
-            soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-            if soft != resource.RLIM_INFINITY:
-                limit = f" of {_size(soft)}"
-        except (ImportError, OSError, ValueError):
-            pass
-        todo = (
-            f"the file size limit{limit} was reached; raise it (ulimit -f "
-            "unlimited) or write a smaller output (Parquet instead of CSV)"
-        )
-    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
-        todo = f"{folder!r} is not writable ({os.strerror(code)}); choose a "
-        todo += "writable folder"
-    elif code in (errno.ENOENT, errno.ENOTDIR):
-        todo = f"its folder {folder!r} was removed or replaced while writing"
-    else:
-        reason = os.strerror(code) if code is not None else str(exc)
-        todo = f"{reason}; check the disk and the folder {folder!r}"
-    return OutputError(f"cannot write {path}: {todo}", errno=code)
-
-
 def _is_about(exc, paths):
     """Whether ``exc`` came from writing one of ``paths``, not reading input.
 
@@ -528,7 +481,7 @@ def atomic_output(path, *, clean=True):
     except OSError as exc:
         if isinstance(exc, MmfeatError) or not _is_about(exc, (tmp, path)):
             raise
-        raise _output_error(exc, path) from None
+        raise output_error(exc, path) from None
     finally:
         with contextlib.suppress(OSError):
             os.remove(tmp)
@@ -743,7 +696,7 @@ class _Lock:
         except OSError as exc:
             if isinstance(exc, MmfeatError):
                 raise
-            raise _output_error(exc, self.path) from None
+            raise output_error(exc, self.path) from None
         raise OutputError(
             f"cannot lock {self.path}: it keeps changing; is another mmfeat "
             "score starting on the same output?",
@@ -1172,7 +1125,7 @@ def score_file(
         except OSError as exc:
             if isinstance(exc, MmfeatError):
                 raise
-            raise _output_error(exc, parts.dir) from None
+            raise output_error(exc, parts.dir) from None
         try:
             n_chunks = _score_parts(
                 scorer,
