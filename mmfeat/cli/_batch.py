@@ -482,7 +482,7 @@ def _fit_and_report(model, X, y, counts, args, out, err):
 
 # -- score -------------------------------------------------------------------
 def _score(args, out, err):
-    from mmfeat.scoring import BatchScorer, file_sha256, parallel_backend, score_file
+    from mmfeat.scoring import file_sha256, parallel_backend, score_file
 
     n_jobs = args.n_jobs
     if not args.scheduler and n_jobs is not None:
@@ -500,22 +500,15 @@ def _score(args, out, err):
         warm.join()
     progress = args.progress if args.progress is not None else err.isatty()
     root = args.root or os.path.dirname(os.path.abspath(args.records))
-    # one thread per worker whatever the model file says (cap_resources), and
-    # paths confined to the root when asked
-    scorer = BatchScorer(
-        model,
-        on_error=args.on_error,
-        id_column=args.id_col,
-        root=root,
-        inner_n_jobs=1,
-        confine_to_root=args.confine_to_root,
-    )
+    # score_file's BatchScorer holds one thread per worker whatever the model
+    # file says (cap_resources) and confines paths to the root when asked
     kwargs = dict(
         errors=args.errors,
         chunk_size=args.chunk_size,
         on_error=args.on_error,
         id_column=args.id_col,
         root=root,
+        confine_to_root=args.confine_to_root,
         resume=args.resume,
         progress=progress,
         model_id=file_sha256(args.model),
@@ -524,11 +517,11 @@ def _score(args, out, err):
         if args.scheduler:
             with parallel_backend(args.scheduler):
                 summary = score_file(
-                    scorer, args.records, args.output, n_jobs=n_jobs or -1, **kwargs
+                    model, args.records, args.output, n_jobs=n_jobs or -1, **kwargs
                 )
         else:
             summary = score_file(
-                scorer, args.records, args.output, n_jobs=n_jobs, **kwargs
+                model, args.records, args.output, n_jobs=n_jobs, **kwargs
             )
     except KeyboardInterrupt:
         print(

@@ -820,7 +820,7 @@ def _assemble(paths, schema, out, fmt):
     import pyarrow.parquet as pq
 
     n = 0
-    with atomic_output(out) as tmp:
+    with atomic_output(out, clean=False) as tmp:  # score_file cleaned already
         if fmt == "parquet":
             with pq.ParquetWriter(tmp, schema) as writer:
                 for p in paths:
@@ -1097,6 +1097,8 @@ def score_file(
             confine_to_root=confine_to_root,
         )
     )
+    # the scorer's settings, not the arguments: a BatchScorer brings its own
+    id_column = scorer.id_column
     text_cols = list(scorer.columns_) + ([id_column] if id_column else [])
     in_fmt = _format(records)
     _check_table(records, in_fmt)
@@ -1104,7 +1106,7 @@ def score_file(
     schema = _arrow_schema(scorer, id_type)
     eschema = error_schema()
     if model_id is None:
-        model_id = hashlib.sha256(scorer.__getstate__()["_blob"]).hexdigest()
+        model_id = scorer.__getstate__()["_blob_key"]
     digest, total = _fingerprint(records, in_fmt)
     manifest = {
         "records": os.path.abspath(records),
@@ -1114,8 +1116,8 @@ def score_file(
         "chunk_size": chunk_size,
         "on_error": scorer.on_error,
         "id_column": scorer.id_column,
-        "root": os.path.abspath(root),
-        "confine_to_root": bool(confine_to_root),
+        "root": None if scorer.root is None else os.path.abspath(scorer.root),
+        "confine_to_root": bool(scorer.confine_to_root),
     }
     with parts.lock:
         for path in (output, errors):

@@ -96,14 +96,20 @@ def fitted_parts(model):
         todo.extend(reversed(children))
 
 
-def recorded_state(model, name):
-    """``{id(part): (part, its attribute name)}`` for every part of ``model``.
+def recorded_state(model, names=("errors_", "missing_rows_")):
+    """``{id(part): (part, {name: value})}`` for every part of ``model``.
 
     Taken before a call and given to :func:`changed_state` after it, this
-    tells which parts the call recorded ``name`` on (``errors_``,
-    ``missing_rows_``) without resetting anything on nested estimators.
+    tells which parts the call recorded ``errors_`` or ``missing_rows_`` on,
+    without resetting anything on nested estimators; one walk of the model
+    serves every name.
     """
-    return {id(est): (est, getattr(est, name, None)) for est in fitted_parts(model)}
+    if isinstance(names, str):
+        names = (names,)
+    return {
+        id(est): (est, {n: getattr(est, n, None) for n in names})
+        for est in fitted_parts(model)
+    }
 
 
 def changed_state(model, name, before):
@@ -111,7 +117,7 @@ def changed_state(model, name, before):
     out = []
     for est in fitted_parts(model):
         value = getattr(est, name, None)
-        old = before.get(id(est), (None, None))[1]
+        old = before.get(id(est), (None, {}))[1].get(name)
         if value is not None and value is not old:
             out.append((est, value))
     return out
@@ -593,10 +599,9 @@ class BatchScorer:
         return np.column_stack(cols) if cols else None
 
     def _try(self, frame, start):
-        errors_before = recorded_state(self.model_, "errors_")
-        rows_before = recorded_state(self.model_, "missing_rows_")
-        pred, proba, present = self._predict(frame, rows_before)
-        errors = self._collect(frame, start, errors_before)
+        before = recorded_state(self.model_)
+        pred, proba, present = self._predict(frame, before)
+        errors = self._collect(frame, start, before)
         if present is None or present.shape != (len(frame), len(self._parts)):
             present = self._cell_presence(frame, errors, start)
         return pred, proba, errors, present

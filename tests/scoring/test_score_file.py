@@ -137,6 +137,11 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(
         score_file(model, records, out, chunk_size=7, id_column="id")
     with pytest.raises(ParameterError, match="chunk_size"):
         score_file(model, records, out, chunk_size=5, id_column="id", resume=True)
+    # the scorer's own settings are what the manifest holds (the CLI passes
+    # a BatchScorer-free model; an API caller may pass a configured scorer)
+    confined = BatchScorer(model, id_column="id", root=folder, confine_to_root=True)
+    with pytest.raises(ParameterError, match="path confinement"):
+        score_file(confined, records, out, chunk_size=7, resume=True)
     summary = score_file(model, records, out, chunk_size=7, id_column="id", resume=True)
     assert summary["resumed_chunks"] == 3
     assert out.read_bytes() == full.read_bytes()
