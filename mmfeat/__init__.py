@@ -26,20 +26,25 @@ utils
 :func:`save` and :func:`load` store fitted models as skops files, loaded
 without unpickling (:func:`model_metadata` reads their recorded versions);
 :func:`parallel_backend` runs batch scoring and ``n_jobs`` work on a Dask
-cluster.
+cluster. :func:`collect_item_errors` reports the items that extractors
+refused (``on_error="missing"``), at any ``n_jobs``.
 """
 
 from mmfeat._persistence import DEFAULT_MAX_BYTES, load, model_metadata, save
 from mmfeat.exceptions import InputError, MmfeatError, ParameterError
+from mmfeat.utils._item_errors import ItemError, ItemErrorLog, collect_item_errors
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "InputError",
+    "ItemError",
+    "ItemErrorLog",
     "MmfeatError",
     "ParameterError",
     "__version__",
+    "collect_item_errors",
     "load",
     "model_metadata",
     "parallel_backend",

@@ -370,7 +370,8 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     on_error : {"raise", "missing"}, default="raise"
         ``"raise"``: the first bad item raises :class:`~mmfeat.exceptions.InputError`
         naming its row, source and reason. ``"missing"``: a bad item becomes
-        ``None`` and is recorded in ``errors_``.
+        ``None`` and is reported to
+        :func:`mmfeat.collect_item_errors`.
     n_jobs : int, default=None
         Threads decoding in parallel.
     verbose : int, default=0
@@ -378,9 +379,6 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    errors_ : list of ItemError
-        ``(row, source, reason)`` of every item the last ``transform`` turned
-        into a missing value.
     n_features_in_ : int
         Always 1: one column of items.
 
@@ -445,7 +443,6 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
             This reader.
         """
         self.n_features_in_ = 1
-        self.errors_ = []
         return self
 
     def transform(self, X):
@@ -472,7 +469,7 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
             max_duration=self.max_duration,
             max_file_bytes=self.max_file_bytes,
         )
-        results, self.errors_ = map_items(
+        results, _ = map_items(
             lambda it: read_audio(it, **opts)[0],
             items,
             n_jobs=self.n_jobs,

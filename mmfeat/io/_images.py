@@ -767,7 +767,8 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     on_error : {"raise", "missing"}, default="raise"
         ``"raise"``: the first bad item raises :class:`~mmfeat.exceptions.InputError`
         naming its row, source and reason. ``"missing"``: a bad item becomes
-        ``None`` (a missing value) and is recorded in ``errors_``.
+        ``None`` (a missing value) and is reported to
+        :func:`mmfeat.collect_item_errors`.
     n_jobs : int, default=None
         Number of threads decoding in parallel (OpenCV releases the GIL).
     verbose : int, default=0
@@ -775,9 +776,6 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    errors_ : list of ItemError
-        ``(row, source, reason)`` of every item the last ``transform`` turned
-        into a missing value; empty when all items were read.
     n_features_in_ : int
         Always 1: one column of items.
 
@@ -857,7 +855,6 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
         _check_hw(self.size, "size")
         _check_hw(self.min_size, "min_size")
         self.n_features_in_ = 1
-        self.errors_ = []
         return self
 
     def transform(self, X):
@@ -888,7 +885,7 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
             pad_value=self.pad_value,
             max_file_bytes=self.max_file_bytes,
         )
-        results, self.errors_ = map_items(
+        results, _ = map_items(
             lambda it: read_image(it, **opts),
             items,
             n_jobs=self.n_jobs,

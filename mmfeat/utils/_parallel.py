@@ -3,7 +3,6 @@
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -11,17 +10,10 @@ from joblib import Parallel, cpu_count, delayed, effective_n_jobs
 from tqdm import tqdm
 
 from mmfeat.exceptions import InputError
+from mmfeat.utils._item_errors import ItemError, report_item_errors
 from mmfeat.utils._items import is_missing
 
 __all__ = ["ItemError", "map_items", "prefetch_batches"]
-
-
-class ItemError(NamedTuple):
-    """One refused item, as recorded in ``errors_`` and error reports."""
-
-    row: int
-    source: str
-    reason: str
 
 
 def _call(func, row, item):
@@ -70,8 +62,9 @@ def map_items(
         Progress bar label.
     on_error : {"raise", "missing"}, default="raise"
         ``"raise"``: the first bad item (in row order) raises ``InputError``
-        naming its row. ``"missing"``: a bad item becomes ``None`` and is
-        recorded in the returned errors.
+        naming its row. ``"missing"``: a bad item becomes ``None``; it is in
+        the returned errors and reported to the open
+        :func:`~mmfeat.collect_item_errors` log of the calling thread.
     prefer : {"threads", "processes"}, default="threads"
         joblib backend preference; decoders release the GIL, so threads
         avoid copying items between processes.
@@ -118,6 +111,7 @@ def map_items(
                 raise InputError(err.reason, row=err.row, source=err.source)
             else:
                 errors.append(err)
+        report_item_errors(errors)
     finally:
         bar.close()
         outputs.close()
@@ -201,6 +195,7 @@ def prefetch_batches(
                     raise InputError(err.reason, row=err.row, source=err.source)
                 else:
                     errors.append(err)
+            report_item_errors(errors)
             yield start, state, values, errors
     finally:
         if pool is not None:

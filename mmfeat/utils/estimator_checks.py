@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mmfeat.exceptions import InputError
+from mmfeat.utils._item_errors import collect_item_errors
 
 __all__ = [
     "check_extractor_bad_item",
@@ -42,6 +43,7 @@ __all__ = [
     "check_extractor_pipeline_grid_search",
     "check_extractor_random_state",
     "check_extractor_state_checked_on_load",
+    "check_extractor_transform_changes_nothing",
     "check_mmfeat_estimator",
     "make_test_items",
     "parametrize_with_mmfeat_checks",
@@ -380,11 +382,46 @@ def check_extractor_bad_item(estimator):
                 "a bad item did not raise InputError with on_error='raise'"
             )
         est = clone(estimator).set_params(on_error="missing").fit(env.items, env.y)
-        out = est.transform(items)
+        with collect_item_errors() as errors:
+            out = est.transform(items)
         assert _n_rows(out) == len(items), "a bad item changed the number of rows"
         assert _row_is_missing(out, 2), "a bad item did not become a missing row"
-        rows = [e.row for e in est.errors_]
-        assert rows == [2], f"errors_ should record row 2 only; got {est.errors_}"
+        rows = [e.row for e in errors]
+        assert rows == [2], (
+            f"collect_item_errors should report row 2 only; got {list(errors)}"
+        )
+
+
+def check_extractor_transform_changes_nothing(estimator):
+    """``transform`` leaves the estimator as ``fit`` left it (nested parts too).
+
+    scikit-learn's ``check_dict_unchanged`` for raw items, and deeper: the
+    attributes are compared by identity and the whole estimator by its
+    :func:`joblib.hash`, so state that a call leaves behind (a record of the
+    last call's bad rows, a lazily built cache) fails the check. Bad and
+    missing items are in the column, so the error path runs too.
+    """
+    import joblib
+
+    with _Env(estimator) as env:
+        items = list(env.items)
+        params = {"on_error": "missing"} if "on_error" in estimator.get_params() else {}
+        est = clone(estimator).set_params(**params).fit(env.items, env.y)
+        if params:
+            items[2] = _bad_item(env.modality)
+        items[1] = None
+        before = dict(vars(est))
+        digest = joblib.hash(est)
+        est.transform(items)
+        after = vars(est)
+        added = sorted(set(after) - set(before))
+        assert not added, f"transform set new attributes {added}"
+        changed = sorted(k for k in before if after.get(k) is not before[k])
+        assert not changed, f"transform replaced attributes {changed}"
+        assert joblib.hash(est) == digest, (
+            "transform changed the estimator's state (a nested part or an "
+            "attribute's content)"
+        )
 
 
 def check_extractor_feature_names(estimator):
@@ -489,6 +526,7 @@ _CHECKS = [
     check_extractor_state_checked_on_load,
     check_extractor_missing_item,
     check_extractor_bad_item,
+    check_extractor_transform_changes_nothing,
     check_extractor_feature_names,
     check_extractor_random_state,
     check_extractor_pipeline_grid_search,

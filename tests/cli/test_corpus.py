@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmfeat import collect_item_errors
 from mmfeat.features.image import HOGExtractor
 from mmfeat.features.text import TfidfExtractor
 from mmfeat.io import AudioReader
@@ -67,25 +68,28 @@ def _observe(root, records):
     observed = {}
     paths = [_resolve(root, c) for c in records["image"]]
     hog = HOGExtractor(image_size=(64, 64), on_error="missing")
-    out = hog.fit().transform(paths)
+    with collect_item_errors() as errors:
+        out = hog.fit().transform(paths)
     observed["image"] = (
-        {e.row: e.reason for e in hog.errors_},
+        {e.row: e.reason for e in errors},
         {i for i in np.flatnonzero(np.isnan(out).all(1))},
         np.isfinite(out).all(1),
     )
     tfidf = TfidfExtractor(on_error="missing")
-    out = tfidf.fit_transform(records["title"]).toarray()
+    with collect_item_errors() as errors:
+        out = tfidf.fit_transform(records["title"]).toarray()
     observed["title"] = (
-        {e.row: e.reason for e in tfidf.errors_},
+        {e.row: e.reason for e in errors},
         {i for i in np.flatnonzero(np.isnan(out).all(1))},
         np.isfinite(out).all(1),
     )
     if "audio" in records:
         reader = AudioReader(on_error="missing")
-        clips = reader.fit_transform([_resolve(root, c) for c in records["audio"]])
+        with collect_item_errors() as errors:
+            clips = reader.fit_transform([_resolve(root, c) for c in records["audio"]])
         none = {i for i, c in enumerate(clips) if c is None}
         observed["audio"] = (
-            {e.row: e.reason for e in reader.errors_},
+            {e.row: e.reason for e in errors},
             none,
             np.array([c is not None for c in clips]),
         )
@@ -209,12 +213,14 @@ def test_a_python_number_title_is_refused_in_memory_but_not_via_csv(corpus):
     assert records["title"][row] == "42"
     # the 2 MB title only slows this check down
     titles = records["title"].where(expected["kind"] != "title_long_2mb")
-    tfidf = TfidfExtractor(on_error="missing").fit(titles)
-    assert tfidf.errors_ == []
+    with collect_item_errors() as errors:
+        tfidf = TfidfExtractor(on_error="missing").fit(titles)
+    assert list(errors) == []
     titles = titles.astype(object).tolist()
     titles[row] = 42
-    tfidf.transform(titles)
-    assert [e.row for e in tfidf.errors_] == [row]
+    with collect_item_errors() as errors:
+        tfidf.transform(titles)
+    assert [e.row for e in errors] == [row]
 
 
 def test_restrict_expected_to_the_model_columns(corpus):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mmfeat import collect_item_errors
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import AudioReader, read_audio
 
@@ -109,10 +110,11 @@ def test_audio_reader_rows_aligned_with_errors_recorded(tmp_path):
     cut = tmp_path / "cut.wav"
     cut.write_bytes(_wav(_tone(), 8000)[:2000])
     reader = AudioReader(sr=4000, on_error="missing", n_jobs=2)
-    out = reader.fit_transform([good, cut, None, good])
+    with collect_item_errors() as errors:
+        out = reader.fit_transform([good, cut, None, good])
     assert [o is None for o in out] == [False, True, True, False]
     assert out[0].shape == (2000,)
-    assert [(e.row, e.source) for e in reader.errors_] == [(1, str(cut))]
+    assert [(e.row, e.source) for e in errors] == [(1, str(cut))]
     with pytest.raises(InputError, match=r"row 1 \(.*cut\.wav\): truncated WAV"):
         AudioReader().fit_transform([good, cut])
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mmfeat import collect_item_errors
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import ImageReader, read_image
 
@@ -232,14 +233,15 @@ def test_image_reader_missing_mode_keeps_rows_and_records(tmp_path, photo):
     good.write_bytes(_png_bytes(photo))
     items = [str(good), str(tmp_path / "gone.png"), None, b"garbage bytes", str(good)]
     reader = ImageReader(on_error="missing", size=(8, 8), n_jobs=2)
-    out = reader.fit_transform(items)
+    with collect_item_errors() as errors:
+        out = reader.fit_transform(items)
     assert len(out) == len(items)
     assert [o is None for o in out] == [False, True, True, True, False]
-    assert [(e.row, e.source) for e in reader.errors_] == [
+    assert [(e.row, e.source) for e in errors] == [
         (1, str(tmp_path / "gone.png")),
         (3, "bytes"),
     ]
-    assert "not found" in reader.errors_[0].reason
+    assert "not found" in errors[0].reason
 
 
 def test_image_reader_parallel_matches_serial(rng):
@@ -340,8 +342,9 @@ def test_read_image_max_file_bytes_refuses_large_files(tmp_path, photo):
     assert read_image(path, max_file_bytes=size).shape == (30, 40)
     assert read_image(path, max_file_bytes=None).shape == (30, 40)
     reader = ImageReader(max_file_bytes=size - 1, on_error="missing")
-    assert reader.fit_transform([path])[0] is None
-    assert "max_file_bytes" in reader.errors_[0].reason
+    with collect_item_errors() as errors:
+        assert reader.fit_transform([path])[0] is None
+    assert "max_file_bytes" in errors[0].reason
     with pytest.raises(ValueError, match="max_file_bytes"):
         ImageReader(max_file_bytes=0).fit([path])
 

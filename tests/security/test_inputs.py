@@ -32,7 +32,7 @@ The promises:
    191,999 Hz -> 16 kHz), with the output rate right to 2e-5.
 9. Every refusal above is reported as that row's error by the readers:
    ``on_error="raise"`` names the row, the file, the reason and the limit,
-   and ``on_error="missing"`` records the same in ``errors_``.
+   and ``on_error="missing"`` reports the same to ``collect_item_errors``.
 """
 
 import io
@@ -49,6 +49,7 @@ import soundfile as sf
 
 import mmfeat.io._audio as audio_mod
 import mmfeat.io._images as images_mod
+from mmfeat import collect_item_errors
 from mmfeat.exceptions import InputError
 from mmfeat.io import AudioReader, ImageReader, read_audio, read_image
 from mmfeat.utils._items import read_source_bytes
@@ -655,9 +656,10 @@ def test_readers_report_each_refusal_as_that_rows_error(tmp_path):
     big = tmp_path / "big.png"
     big.write_bytes(good.read_bytes() + b"\0" * 30_000)
     reader = ImageReader(on_error="missing", max_file_bytes=25_000)
-    out = reader.fit_transform([good, bomb, big])
+    with collect_item_errors() as errors:
+        out = reader.fit_transform([good, bomb, big])
     assert [o is None for o in out] == [False, True, True]
-    rows = {e.row: e for e in reader.errors_}
+    rows = {e.row: e for e in errors}
     assert sorted(rows) == [1, 2]
     assert rows[1].source == str(bomb) and "max_pixels=178,956,970" in rows[1].reason
     assert (
@@ -673,9 +675,10 @@ def test_readers_report_each_refusal_as_that_rows_error(tmp_path):
     slow = tmp_path / "slow.wav"
     sf.write(slow, np.zeros(100), 500)
     areader = AudioReader(sr=8000, max_duration=2, on_error="missing")
-    out = areader.fit_transform([clip, long, slow])
+    with collect_item_errors() as errors:
+        out = areader.fit_transform([clip, long, slow])
     assert [o is None for o in out] == [False, True, True]
-    rows = {e.row: e for e in areader.errors_}
+    rows = {e.row: e for e in errors}
     assert "over max_duration=2 s" in rows[1].reason
     assert "sample rate 500 Hz" in rows[2].reason and "1,000-192,000" in rows[2].reason
     with pytest.raises(InputError, match=r"row 1 \(.*long\.wav\): audio is 3\.0 s"):

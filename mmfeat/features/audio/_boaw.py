@@ -93,8 +93,6 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         Output width.
     n_features_in_ : int
         Always 1.
-    errors_ : list of ItemError
-        Items the last ``transform`` turned into NaN rows (from the frontend).
 
     See Also
     --------
@@ -179,7 +177,6 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
 
     def _frames(self, X):
         frames = self.frontend_.transform(X)
-        self.errors_ = list(self.frontend_.errors_)
         return frames
 
     @_fit_context(prefer_skip_nested_validation=False)

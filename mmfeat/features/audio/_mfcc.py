@@ -267,7 +267,8 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         percentiles ``"p10"`` (or numbers). ``None`` returns each clip's frame
         matrix instead of a vector.
     on_error : {"raise", "missing"}, default="raise"
-        A bad item raises, or becomes a missing row recorded in ``errors_``.
+        A bad item raises, or becomes a missing row reported to
+        :func:`mmfeat.collect_item_errors`.
     n_jobs : int, default=None
         Decoding threads, FFT workers and numba threads.
     verbose : int, default=0
@@ -283,8 +284,6 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         Output width (columns per frame when ``pooling=None``).
     n_features_in_ : int
         Always 1.
-    errors_ : list of ItemError
-        Items the last ``transform`` turned into missing rows.
 
     See Also
     --------
@@ -469,7 +468,6 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             1 if self._stats is None else len(self._stats)
         )
         self.n_features_in_ = 1
-        self.errors_ = []
         return self
 
     def _check_fitted_state(self):
@@ -571,7 +569,7 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "mel_basis_")
         pooled = self._stats is not None
-        out, self.errors_ = transform_in_batches(
+        out, _ = transform_in_batches(
             as_item_list(X, stack_ndim=2),
             self._read,
             self._encode,

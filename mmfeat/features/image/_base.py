@@ -64,8 +64,8 @@ class BaseImageExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         )
 
     def _transform_items(self, X, read, encode, n_features, *, batch_size=256):
-        """Run ``encode(list of read(item))`` over ``X`` in batches; set ``errors_``."""
-        out, self.errors_ = transform_in_batches(
+        """Run ``encode(list of read(item))`` over ``X`` in batches."""
+        out, _ = transform_in_batches(
             as_item_list(X, stack_ndim=3),
             read,
             encode,

@@ -63,7 +63,8 @@ class ColorHistogramExtractor(BaseImageExtractor):
     resize : {"exact", "pad"}, default="exact"
         How ``image_size`` is reached.
     on_error : {"raise", "missing"}, default="raise"
-        A bad item raises, or becomes a NaN row recorded in ``errors_``.
+        A bad item raises, or becomes a NaN row reported to
+        :func:`mmfeat.collect_item_errors`.
     n_jobs : int, default=None
         Decoding threads and numba threads.
     verbose : int, default=0
@@ -75,8 +76,6 @@ class ColorHistogramExtractor(BaseImageExtractor):
         Number of bins.
     n_features_in_ : int
         Always 1.
-    errors_ : list of ItemError
-        Items the last ``transform`` turned into NaN rows.
 
     See Also
     --------
@@ -145,7 +144,6 @@ class ColorHistogramExtractor(BaseImageExtractor):
         bins = _check_bins(self.bins)
         self.n_features_out_ = int(np.prod(bins))
         self.n_features_in_ = 1
-        self.errors_ = []
         return self
 
     def _check_fitted_state(self):

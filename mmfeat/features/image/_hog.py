@@ -97,7 +97,8 @@ class HOGExtractor(BaseImageExtractor):
         How ``image_size`` is reached: stretch, or fit and pad.
     on_error : {"raise", "missing"}, default="raise"
         A bad item raises :class:`~mmfeat.exceptions.InputError` naming its
-        row, source and reason, or becomes a NaN row recorded in ``errors_``.
+        row, source and reason, or becomes a NaN row reported to
+        :func:`mmfeat.collect_item_errors`.
     n_jobs : int, default=None
         Threads: numba threads for the kernel and decoding threads.
     verbose : int, default=0
@@ -111,8 +112,6 @@ class HOGExtractor(BaseImageExtractor):
         Length of each HOG vector.
     n_features_in_ : int
         Always 1: one column of images.
-    errors_ : list of ItemError
-        Items the last ``transform`` turned into NaN rows.
 
     See Also
     --------
@@ -228,7 +227,6 @@ class HOGExtractor(BaseImageExtractor):
             self.orientations,
         )[2]
         self.n_features_in_ = 1
-        self.errors_ = []
         return self
 
     def _check_fitted_state(self):
@@ -351,7 +349,6 @@ class HOGExtractor(BaseImageExtractor):
             X, mode=self.mode, size=self.image_shape_, min_size=self._min_size()
         )
         if stack is not None:  # decoded arrays of the right size: no per-item work
-            self.errors_ = []
             out = np.empty((len(stack), self.n_features_out_))
             for start in range(0, len(stack), 256):
                 out[start : start + 256] = self._encode(stack[start : start + 256])

@@ -207,7 +207,8 @@ class SIFTBoVWExtractor(BaseImageExtractor):
     random_state : int, RandomState instance or None, default=None
         Seeds the descriptor sample and k-means.
     on_error : {"raise", "missing"}, default="raise"
-        A bad item raises, or becomes a NaN row recorded in ``errors_``.
+        A bad item raises, or becomes a NaN row reported to
+        :func:`mmfeat.collect_item_errors`.
     n_jobs : int, default=None
         Threads for decoding and SIFT, and numba threads for encoding.
     verbose : int, default=0
@@ -225,8 +226,6 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         Output width: cells x words (x 128 for VLAD).
     n_features_in_ : int
         Always 1.
-    errors_ : list of ItemError
-        Items the last ``transform`` turned into NaN rows.
 
     See Also
     --------
@@ -427,7 +426,6 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         words = len(self.codebook_)
         self.n_features_out_ = n_cells * words * (128 if self.encoding == "vlad" else 1)
         self.n_features_in_ = 1
-        self.errors_ = []
         return self
 
     def _encode(self, described):

@@ -7,8 +7,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._item_errors import ItemError, report_item_errors
 from mmfeat.utils._items import as_item_list, is_missing
-from mmfeat.utils._parallel import ItemError
 from mmfeat.utils._sklearn_compat import (
     Integral,
     Interval,
@@ -70,7 +70,8 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         of such a row) or zeros (nothing stored).
     on_error : {"raise", "missing"}, default="raise"
         A non-text item raises :class:`~mmfeat.exceptions.InputError` naming
-        its row, or becomes a missing row recorded in ``errors_``.
+        its row, or becomes a missing row reported to
+        :func:`mmfeat.collect_item_errors`.
 
     Attributes
     ----------
@@ -82,8 +83,6 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         Number of output columns.
     n_features_in_ : int
         Always 1.
-    errors_ : list of ItemError
-        Items the last ``transform`` turned into missing rows.
 
     See Also
     --------
@@ -156,7 +155,11 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         self.on_error = on_error
 
     def _texts(self, X):
-        """Return (texts, present rows), checking item types."""
+        """Return (items, texts, present rows), checking item types.
+
+        Items of the wrong type raise, or are reported to the open
+        :func:`~mmfeat.collect_item_errors` log and left out.
+        """
         items = as_item_list(X)
         texts, present, errors = [], [], []
         for i, item in enumerate(items):
@@ -177,7 +180,8 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 continue  # an empty text is a missing text
             texts.append(item)
             present.append(i)
-        return items, texts, np.asarray(present, dtype=np.int64), errors
+        report_item_errors(errors)
+        return items, texts, np.asarray(present, dtype=np.int64)
 
     def _vectorizer(self, kind):
         common = dict(
@@ -263,7 +267,7 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 "word_ngram_range and char_ngram_range are both None: enable at least "
                 "one block"
             )
-        items, texts, present, self.errors_ = self._texts(X)
+        items, texts, present = self._texts(X)
         if not texts:
             raise ParameterError("TfidfExtractor.fit got no non-empty text")
         blocks = []
@@ -295,7 +299,7 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             items give NaN rows (or zero rows with ``missing="zero"``).
         """
         check_is_fitted(self, "vocabulary_size_")
-        items, texts, present, self.errors_ = self._texts(X)
+        items, texts, present = self._texts(X)
         # every text missing: no rows for the vectorizers (they refuse 0 rows)
         blocks = [
             v.transform(texts) if texts else sp.csr_matrix((0, len(v.vocabulary_)))

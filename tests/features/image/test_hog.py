@@ -3,6 +3,7 @@ import pytest
 from skimage import data as skdata
 from skimage.feature import hog
 
+from mmfeat import collect_item_errors
 from mmfeat.datasets import load_fashion_products, load_usps
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.features.image import HOGExtractor, hog_visualization
@@ -92,11 +93,12 @@ def test_hog_missing_and_bad_items_keep_rows(tmp_path, rng):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     ext = HOGExtractor(cells_per_block=(2, 2), on_error="missing").fit([img])
-    out = ext.transform([img, None, str(bad), img])
+    with collect_item_errors() as errors:
+        out = ext.transform([img, None, str(bad), img])
     assert out.shape == (4, ext.n_features_out_)
     assert np.isnan(out[1]).all() and np.isnan(out[2]).all()
     np.testing.assert_array_equal(out[0], out[3])
-    assert [(e.row, e.source) for e in ext.errors_] == [(2, str(bad))]
+    assert [(e.row, e.source) for e in errors] == [(2, str(bad))]
 
 
 def test_hog_too_small_image_names_minimum_and_image_size(rng):
