@@ -693,28 +693,69 @@ def read_image(
     ((2, 3), dtype('float32'))
     """
     source = item_source(item)
+    options = dict(
+        mode=mode,
+        size=size,
+        resize=resize,
+        dtype=dtype,
+        max_pixels=max_pixels,
+        min_size=min_size,
+        pad_value=pad_value,
+    )
     if isinstance(item, np.ndarray):
         img = validate_image_array(item, source=source)
-        _check_pixels(
-            *img.shape[:2], max_pixels=max_pixels, min_size=min_size, source=source
-        )
-        uint8_in = img.dtype == np.uint8
-    elif isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return _finish(img, source=source, **options)
+    if isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
         buf = read_source_bytes(item, kind="image file", max_file_bytes=max_file_bytes)
-        fmt = sniff_image_format(buf)
-        check_image_header(buf, fmt, max_pixels=max_pixels, source=source)
-        img = _decode(buf, fmt=fmt, mode=mode, source=source)
-        _check_pixels(
-            *img.shape[:2], max_pixels=max_pixels, min_size=min_size, source=source
-        )
-        uint8_in = img.dtype == np.uint8
-    else:
-        raise InputError(
-            f"unsupported item type {type(item).__name__}; expected a path, bytes "
-            "or an ndarray",
-            source=source,
-        )
+        return decode_image_bytes(buf, source=source, **options)
+    raise InputError(
+        f"unsupported item type {type(item).__name__}; expected a path, bytes "
+        "or an ndarray",
+        source=source,
+    )
 
+
+def decode_image_bytes(
+    buf,
+    *,
+    source,
+    mode="gray",
+    size=None,
+    resize="exact",
+    dtype="float32",
+    max_pixels=DEFAULT_MAX_PIXELS,
+    min_size=None,
+    pad_value=0.0,
+):
+    """:func:`read_image` of bytes already read from ``source``.
+
+    The same checks (signature, header size within ``max_pixels``,
+    truncation) and the same result, with errors naming ``source``: for a
+    reader that reads a file's bytes itself (the GPU decoder) and must not
+    read the file twice.
+    """
+    fmt = sniff_image_format(buf)
+    check_image_header(buf, fmt, max_pixels=max_pixels, source=source)
+    img = _decode(buf, fmt=fmt, mode=mode, source=source)
+    return _finish(
+        img,
+        source=source,
+        mode=mode,
+        size=size,
+        resize=resize,
+        dtype=dtype,
+        max_pixels=max_pixels,
+        min_size=min_size,
+        pad_value=pad_value,
+    )
+
+
+def _finish(img, *, source, mode, size, resize, dtype, max_pixels, min_size, pad_value):
+    """A decoded (or given) image checked, converted to ``mode``/``dtype``, resized."""
+    _check_pixels(
+        *img.shape[:2], max_pixels=max_pixels, min_size=min_size, source=source
+    )
+    uint8_in = img.dtype == np.uint8
     if uint8_in and dtype == "uint8" and (img.ndim == 2 or img.shape[2] == 3):
         # Fast path: no float round trip for the common 8-bit case.
         if mode == "gray" and img.ndim == 3:
