@@ -596,15 +596,14 @@ def _extract(args, out, err):
     from mmfeat.scoring import (
         ERROR_COLUMNS,
         atomic_output,
-        changed_state,
         check_output_paths,
         error_schema,
         iter_records,
         reads_files,
-        recorded_state,
         set_on_error,
         to_table,
     )
+    from mmfeat.utils._item_errors import capture_item_errors
 
     if not args.output.lower().endswith((".parquet", ".pq")):
         raise ParameterError(f"--output must be a .parquet file; got {args.output!r}")
@@ -667,18 +666,17 @@ def _extract(args, out, err):
                     if isinstance(cols, str) or len(col_list) > 1
                     else chunk[col_list]
                 )
-                before = recorded_state(part, "errors_")
-                feats = part.transform(Xm)
+                with capture_item_errors() as log:
+                    feats = part.transform(Xm)
                 if sp.issparse(feats):
                     feats = feats.toarray()
                 feats = np.asarray(feats, dtype=np.float32)
                 if names is None or len(names) != feats.shape[1]:
                     names = [f"{name}{j}" for j in range(feats.shape[1])]
-                for _, errs in changed_state(part, "errors_", before):
-                    for e in errs:
-                        errors.append(
-                            (start + e.row, str(ids[e.row]), name, e.source, e.reason)
-                        )
+                errors.extend(
+                    (start + e.row, str(ids[e.row]), name, e.source, e.reason)
+                    for e in log
+                )
                 table = pa.table(
                     [pa.array(ids)]
                     + [pa.array(feats[:, j]) for j in range(feats.shape[1])],

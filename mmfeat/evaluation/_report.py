@@ -6,7 +6,12 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score
 from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion import find_fuser, is_modality_ensemble, unwrap_model
+from mmfeat.fusion import (
+    get_modalities,
+    is_fusion_model,
+    is_modality_ensemble,
+    unwrap_model,
+)
 
 __all__ = [
     "fusion_report",
@@ -41,16 +46,8 @@ def modality_columns(model):
     >>> modality_columns(model)
     {'a': ['x'], 'b': ['z']}
     """
-    model = unwrap_model(model)
-    if is_modality_ensemble(model):
-        return {name: cols for name, _, cols in model.estimators}
-    fuser = find_fuser(model)
-    if fuser is not None:
-        return {
-            name: cols
-            for name, trans, cols in fuser.transformers
-            if not (isinstance(trans, str) and trans == "drop")
-        }
+    if is_fusion_model(model):
+        return {m.name: m.selector for m in get_modalities(model)}
     raise ParameterError(
         "cannot tell the modalities of this model: expected a "
         "LateFusionClassifier, a ModalityStackingClassifier or a Pipeline with a "

@@ -6,12 +6,19 @@ Feature level, ``F = a·F1 ⊕ b·F2 ⊕ …``: :class:`MultimodalFuser` (and
 per-modality probabilities, weights given or learned out-of-fold) and
 :class:`ModalityStackingClassifier` (a meta-model on them), one model per
 modality, scoring rows that miss a modality from the ones they have.
+
+:func:`get_modalities` tells what a fitted model's modalities are and
+:func:`predict_with_presence` which of them each row had.
 """
 
 from mmfeat.fusion._fuser import MultimodalFuser, fusion_weight_grid, make_fuser
 from mmfeat.fusion._introspect import (
+    Modality,
     find_fuser,
+    get_modalities,
+    is_fusion_model,
     is_modality_ensemble,
+    predict_with_presence,
     split_modality_model,
     unwrap_model,
 )
@@ -20,12 +27,16 @@ from mmfeat.fusion._stacking import ModalityStackingClassifier
 
 __all__ = [
     "LateFusionClassifier",
+    "Modality",
     "ModalityStackingClassifier",
     "MultimodalFuser",
     "find_fuser",
     "fusion_weight_grid",
+    "get_modalities",
+    "is_fusion_model",
     "is_modality_ensemble",
     "make_fuser",
+    "predict_with_presence",
     "split_modality_model",
     "unwrap_model",
 ]

@@ -4,6 +4,7 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
@@ -170,7 +171,7 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
                     )
                 # no predict_proba: calibrate on this (held-out) data
                 self.estimators_.append(
-                    calibrate_prefit(est, select_columns(X, cols), y)
+                    calibrate_prefit(est, select_columns(X, cols), y, name=name)
                 )
             self.n_training_rows_ = None
             return self._predict_encoded(X), y_enc, sample_weight
@@ -235,6 +236,36 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
         check_is_fitted(self, "estimators_")
         probas = self._predict_encoded(X)
         return dict(zip(self.modality_names_, probas))
+
+    def predict_proba_with_presence(self, X):
+        """Fused probabilities and which modalities each row had.
+
+        A row lacks a modality when every item of it is missing, or when
+        its pipeline could not read them (the probabilities are then fused
+        from the modalities the row has). Batch scoring uses this to find
+        records with no usable modality; it is computed in the call, at any
+        ``n_jobs``, not left on the model.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The table, with every modality's columns.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            As :meth:`predict_proba` gives them.
+        presence : DataFrame of bool, shape (n_samples, n_modalities)
+            One column per modality (``modality_names_`` order): True where
+            the row had it.
+        """
+        check_is_fitted(self, "estimators_")
+        proba, probas = self._fused_proba(X)
+        presence = pd.DataFrame(
+            {n: ~np.isnan(p[:, 0]) for n, p in zip(self.modality_names_, probas)},
+            columns=list(self.modality_names_),
+        )
+        return proba, presence
 
     def _handle_all_missing(self, probas, proba_out):
         empty = all_missing_rows(probas)

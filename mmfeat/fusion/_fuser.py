@@ -5,6 +5,7 @@ import math
 import numbers
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
@@ -15,6 +16,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.fusion._modality import check_weight_dict
+from mmfeat.utils._item_errors import (
+    capture_item_errors,
+    presence_of,
+    report_item_errors,
+    report_presence,
+)
 from mmfeat.utils._sklearn_compat import _BaseComposition
 from mmfeat.utils._state import CheckedStateMixin, check_array_arg, state_error
 
@@ -124,9 +131,8 @@ class _Block(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 source=self.name,
             )
         missing = self._missing_rows(X)
-        # which rows this block imputed in the last transform (read by
-        # mmfeat.scoring to find records with no usable modality)
-        self.missing_rows_ = missing
+        # which rows had this block (MultimodalFuser.transform_with_presence)
+        report_presence(self.name, ~missing)
         return self._finish(self._fill(X, missing), missing)
 
     @staticmethod
@@ -191,6 +197,95 @@ class _Block(CheckedStateMixin, TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
+class _DenseReports:
+    """A block's dense output carrying its item reports back from a worker.
+
+    Not an ndarray subclass: Dask serialises ndarrays (subclasses included)
+    by their buffer and would drop the reports. ``ColumnTransformer`` only
+    reads ``ndim``, ``shape`` and ``size`` of a block's output before
+    :meth:`_FusedColumns._hstack` takes the array out.
+    """
+
+    ndim = 2
+
+    def __init__(self, X, reports):
+        self.X = X
+        self.reports = reports
+
+    @property
+    def shape(self):
+        return self.X.shape
+
+    @property
+    def size(self):
+        return self.X.size
+
+
+class _SparseReports(sp.csr_matrix):
+    """A block's sparse output carrying its item reports back from a worker."""
+
+
+def _with_reports(X, log):
+    """``X`` with the errors and presence ``log`` holds attached."""
+    reports = (tuple(log), presence_of(log))
+    if sp.issparse(X):
+        X = X.tocsr()
+        out = _SparseReports((X.data, X.indices, X.indptr), shape=X.shape)
+        out.reports = reports
+        return out
+    return _DenseReports(np.asarray(X), reports)
+
+
+def _take_reports(X):
+    """Report what a block's output carries here; return the plain output."""
+    if isinstance(X, _DenseReports):
+        errors, presence = X.reports
+        X = X.X
+    elif isinstance(X, _SparseReports):
+        errors, presence = X.reports
+        X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=X.shape)
+    else:
+        return X
+    report_item_errors(errors)
+    for name, mask in presence.items():
+        report_presence(name, mask)
+    return X
+
+
+class _BlockPipeline(Pipeline):
+    """One block: the user's transformer, then the block step.
+
+    Its output brings back the items the transformer refused and the rows
+    the block had, whether it ran in this thread, a worker process or on a
+    Dask worker (``ColumnTransformer(n_jobs>1)`` runs blocks in parallel,
+    and state set on a worker's copy never comes back).
+    """
+
+    def _block_name(self):
+        return self.steps[-1][1].name
+
+    def fit_transform(self, X, y=None, **params):
+        """Fit the block and return its features (with its reports)."""
+        with capture_item_errors() as log:
+            out = super().fit_transform(X, y, **params)
+        return _with_reports(out, _relabelled(log, self._block_name()))
+
+    def transform(self, X, **params):
+        """The block's features (with its reports)."""
+        with capture_item_errors() as log:
+            out = super().transform(X, **params)
+        return _with_reports(out, _relabelled(log, self._block_name()))
+
+
+def _relabelled(log, name):
+    """A log with ``name`` put in front of the modality of every error."""
+    with capture_item_errors() as out:
+        report_item_errors(list(log), modality=name)
+        for block, mask in presence_of(log).items():
+            report_presence(block, mask)
+    return out
+
+
 def _dense_to_csr(X):
     """CSR view of a dense block, built directly (no COO detour)."""
     X = np.ascontiguousarray(X)
@@ -214,6 +309,7 @@ class _FusedColumns(ColumnTransformer):
     """
 
     def _hstack(self, Xs, *args, **kwargs):
+        Xs = [_take_reports(X) for X in Xs]
         if getattr(self, "sparse_output_", False) and any(sp.issparse(X) for X in Xs):
             Xs = [
                 _dense_to_csr(X) if isinstance(X, np.ndarray) and X.ndim == 2 else X
@@ -498,7 +594,7 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
             blocks.append(
                 (
                     name,
-                    Pipeline(
+                    _BlockPipeline(
                         [("features", clone(trans)), ("block", step)],
                         memory=self.memory,
                     ),
@@ -596,6 +692,45 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
         return self._convert(
             self.column_transformer_.transform(_check_table(X), **params)
         )
+
+    def transform_with_presence(self, X, **params):
+        """Fused features of ``X`` and which blocks each row had.
+
+        A row lacks a block when the block's features for it were missing
+        (NaN: a missing or unreadable item) and were imputed. This is what
+        batch scoring uses to find records with no usable modality; it is
+        computed in the call (at any ``n_jobs``), not left on the fuser.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like
+            The table, with the columns the fuser was fitted on.
+        **params : dict
+            Routed to the transformers as ``ColumnTransformer`` routes them.
+
+        Returns
+        -------
+        F : ndarray or CSR matrix of shape (n_samples, n_fused_features)
+            The fused features, as :meth:`transform` gives them.
+        presence : DataFrame of bool, shape (n_samples, n_blocks)
+            One column per block (in ``transformers_`` order, dropped blocks
+            left out): True where the row had the block's features.
+        """
+        with capture_item_errors() as log:
+            F = self.transform(X, **params)
+        report_item_errors(list(log))
+        masks = presence_of(log)
+        names = [
+            name
+            for name, trans, _ in self.transformers_
+            if name != "remainder" and not (isinstance(trans, str) and trans == "drop")
+        ]
+        n = F.shape[0]
+        presence = pd.DataFrame(
+            {name: masks.get(name, np.ones(n, dtype=bool)) for name in names},
+            columns=names,
+        )
+        return F, presence
 
     @property
     def transformers_(self):

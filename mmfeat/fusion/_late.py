@@ -244,9 +244,9 @@ class LateFusionClassifier(BaseModalityEnsemble):
             Columns follow ``classes_``. No NaN: rows missing some modalities
             are scored from the rest.
         """
-        return self._proba_and_modalities(X)[0]
+        return self._fused_proba(X)[0]
 
-    def _proba_and_modalities(self, X):
+    def _fused_proba(self, X):
         """Fused probabilities and each modality's (NaN rows where missing)."""
         check_is_fitted(self, "weights_")
         probas = self._predict_encoded(X)

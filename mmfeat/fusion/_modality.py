@@ -29,6 +29,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._item_errors import (
+    capture_item_errors,
+    collecting,
+    report_item_errors,
+    unpack_collected,
+)
 from mmfeat.utils._items import is_missing
 from mmfeat.utils._sklearn_compat import _safe_indexing
 from mmfeat.utils._state import CheckedStateMixin
@@ -209,10 +215,24 @@ def _needs_calibration(final):
     return not hasattr(final, "predict_proba")
 
 
-def fit_modality(estimator, Xm, y, sample_weight=None, calibration_cv=3, groups=None):
+def fit_modality(
+    estimator,
+    Xm,
+    y,
+    sample_weight=None,
+    calibration_cv=3,
+    groups=None,
+    *,
+    name=None,
+    rows=None,
+):
     """Fit one modality's model on the rows where the modality is present.
 
     With ``groups``, the calibration folds keep each group in one fold.
+    Items the modality's pipeline refuses are reported (see
+    :func:`mmfeat.collect_item_errors`) under ``name``, with the caller's
+    row numbers: ``rows`` maps the rows of ``Xm`` to them (``None``: the
+    same).
 
     Returns
     -------
@@ -231,7 +251,9 @@ def fit_modality(estimator, Xm, y, sample_weight=None, calibration_cv=3, groups=
     gp = None if groups is None else groups[present]
     head, final = split_modality_model(estimator)
     if head is not None:
-        Xt = head.fit_transform(Xp, yp)
+        with capture_item_errors() as log:
+            Xt = head.fit_transform(Xp, yp)
+        _report(log, present, rows, name)
     else:
         Xt = Xp
     ok = ~nan_rows(Xt)
@@ -272,7 +294,7 @@ def fit_modality(estimator, Xm, y, sample_weight=None, calibration_cv=3, groups=
     return fitted, len(yp)
 
 
-def calibrate_prefit(estimator, Xm, y):
+def calibrate_prefit(estimator, Xm, y, *, name=None):
     """A fitted model without ``predict_proba``, calibrated on ``Xm``, ``y``.
 
     Models that have ``predict_proba`` come back as they are. The others get
@@ -285,7 +307,12 @@ def calibrate_prefit(estimator, Xm, y):
         return estimator
     present = np.flatnonzero(~absent_items(Xm))
     Xp = take_rows(Xm, present)
-    Xt = head.transform(Xp) if head is not None else Xp
+    if head is not None:
+        with capture_item_errors() as log:
+            Xt = head.transform(Xp)
+        _report(log, present, None, name)
+    else:
+        Xt = Xp
     ok = np.flatnonzero(~nan_rows(Xt))
     calibrated = LogisticCalibratedClassifier(final, cv="prefit")
     calibrated.fit(take_rows(Xt, ok), np.asarray(y)[present][ok])
@@ -294,7 +321,13 @@ def calibrate_prefit(estimator, Xm, y):
     return Pipeline(list(head.steps) + [(estimator.steps[-1][0], calibrated)])
 
 
-def modality_proba(fitted, Xm, classes):
+def _report(log, present, rows, name):
+    """Report a modality's errors with the caller's rows and its name."""
+    where = present if rows is None else np.asarray(rows)[present]
+    report_item_errors(list(log), rows=where, modality=name)
+
+
+def modality_proba(fitted, Xm, classes, *, name=None):
     """Class probabilities of one modality, NaN rows where it is missing.
 
     Parameters
@@ -305,6 +338,9 @@ def modality_proba(fitted, Xm, classes):
         The modality's part of ``X``.
     classes : ndarray
         The fusion's classes; columns of the result follow them.
+    name : str, default=None
+        The modality's name, given to the items its pipeline refuses
+        (reported to :func:`mmfeat.collect_item_errors` with ``Xm``'s rows).
 
     Returns
     -------
@@ -318,7 +354,12 @@ def modality_proba(fitted, Xm, classes):
         return out
     Xp = take_rows(Xm, present)
     head, final = split_modality_model(fitted)
-    Xt = head.transform(Xp) if head is not None else Xp
+    if head is not None:
+        with capture_item_errors() as log:
+            Xt = head.transform(Xp)
+        _report(log, present, None, name)
+    else:
+        Xt = Xp
     ok = ~nan_rows(Xt)
     rows = present[ok]
     if len(rows) == 0:
@@ -377,7 +418,7 @@ def resolve_cv(cv, y, groups=None):
 
 
 def _fold_job(
-    estimator, Xm, y, sample_weight, groups, train, test, classes, calibration_cv
+    name, estimator, Xm, y, sample_weight, groups, train, test, classes, calibration_cv
 ):
     fitted, _ = fit_modality(
         estimator,
@@ -386,12 +427,19 @@ def _fold_job(
         None if sample_weight is None else sample_weight[train],
         calibration_cv,
         None if groups is None else groups[train],
+        name=name,
+        rows=train,
     )
-    return test, modality_proba(fitted, take_rows(Xm, test), classes)
+    with capture_item_errors() as log:
+        proba = modality_proba(fitted, take_rows(Xm, test), classes, name=name)
+    report_item_errors(list(log), rows=test)
+    return test, proba
 
 
-def _full_job(estimator, Xm, y, sample_weight, groups, calibration_cv):
-    return fit_modality(estimator, Xm, y, sample_weight, calibration_cv, groups)
+def _full_job(name, estimator, Xm, y, sample_weight, groups, calibration_cv):
+    return fit_modality(
+        estimator, Xm, y, sample_weight, calibration_cv, groups, name=name
+    )
 
 
 def fit_modalities(
@@ -420,18 +468,21 @@ def fit_modalities(
         ``None`` when ``cv`` is ``None``.
     """
     parts = [select_columns(X, cols) for _, _, cols in modalities]
+    # each job brings its refused items back with its result (any backend)
+    full, fold = collecting(_full_job), collecting(_fold_job)
     jobs = [
-        delayed(_full_job)(est, Xm, y, sample_weight, groups, calibration_cv)
-        for (_, est, _), Xm in zip(modalities, parts)
+        delayed(full)(name, est, Xm, y, sample_weight, groups, calibration_cv)
+        for (name, est, _), Xm in zip(modalities, parts)
     ]
     splits = []
     if cv is not None:
         # one split for every modality, so their out-of-fold rows line up
         splits = resolve_cv(cv, y, groups)
-        for (_, est, _), Xm in zip(modalities, parts):
+        for (name, est, _), Xm in zip(modalities, parts):
             for train, test in splits:
                 jobs.append(
-                    delayed(_fold_job)(
+                    delayed(fold)(
+                        name,
                         est,
                         Xm,
                         y,
@@ -443,7 +494,7 @@ def fit_modalities(
                         calibration_cv,
                     )
                 )
-    results = Parallel(n_jobs=n_jobs, verbose=verbose)(jobs)
+    results = unpack_collected(Parallel(n_jobs=n_jobs, verbose=verbose)(jobs))
     m = len(modalities)
     fitted = [r[0] for r in results[:m]]
     n_used = [r[1] for r in results[:m]]
@@ -462,8 +513,12 @@ def fit_modalities(
 def predict_modalities(fitted, modalities, X, classes, *, n_jobs=None):
     """Probabilities of every fitted modality on ``X`` (NaN where missing)."""
     parts = [select_columns(X, cols) for _, _, cols in modalities]
-    return Parallel(n_jobs=n_jobs)(
-        delayed(modality_proba)(est, Xm, classes) for est, Xm in zip(fitted, parts)
+    job = collecting(modality_proba)
+    return unpack_collected(
+        Parallel(n_jobs=n_jobs)(
+            delayed(job)(est, Xm, classes, name=name)
+            for est, Xm, (name, _, _) in zip(fitted, parts, modalities)
+        )
     )
 
 

@@ -296,13 +296,32 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        return self._proba_and_modalities(X)[0]
+        return self._fused_proba(X)[0]
 
-    def _proba_and_modalities(self, X):
+    def _fused_proba(self, X):
         """Fused probabilities and each modality's (NaN rows where missing)."""
         probas, Z = self._meta(X)
         out = self._columns(self.final_estimator_.predict_proba(Z))
         return self._handle_all_missing(probas, out), probas
+
+    @available_if(_final_has("predict_proba"))
+    def predict_proba_with_presence(self, X):
+        """Meta-model probabilities and which modalities each row had.
+
+        See :meth:`LateFusionClassifier.predict_proba_with_presence
+        <mmfeat.fusion.LateFusionClassifier.predict_proba_with_presence>`.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The table, with every modality's columns.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        presence : DataFrame of bool, shape (n_samples, n_modalities)
+        """
+        return super().predict_proba_with_presence(X)
 
     @available_if(_final_has("decision_function"))
     def decision_function(self, X):

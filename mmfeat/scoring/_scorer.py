@@ -19,9 +19,14 @@ import numpy as np
 import pandas as pd
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.fusion import find_fuser, is_modality_ensemble, unwrap_model
+from mmfeat.fusion import (
+    get_modalities,
+    is_modality_ensemble,
+    predict_with_presence,
+    unwrap_model,
+)
+from mmfeat.utils._item_errors import capture_item_errors
 from mmfeat.utils._items import is_missing
-from mmfeat.utils._tables import absent_items, select_columns
 
 __all__ = ["BatchScorer", "cap_resources", "confine_path", "score_frame"]
 
@@ -94,33 +99,6 @@ def fitted_parts(model):
             if value is not None:
                 children.extend(_estimators_in(value))
         todo.extend(reversed(children))
-
-
-def recorded_state(model, names=("errors_", "missing_rows_")):
-    """``{id(part): (part, {name: value})}`` for every part of ``model``.
-
-    Taken before a call and given to :func:`changed_state` after it, this
-    tells which parts the call recorded ``errors_`` or ``missing_rows_`` on,
-    without resetting anything on nested estimators; one walk of the model
-    serves every name.
-    """
-    if isinstance(names, str):
-        names = (names,)
-    return {
-        id(est): (est, {n: getattr(est, n, None) for n in names})
-        for est in fitted_parts(model)
-    }
-
-
-def changed_state(model, name, before):
-    """The parts of ``model`` whose ``name`` changed since ``before``, with it."""
-    out = []
-    for est in fitted_parts(model):
-        value = getattr(est, name, None)
-        old = before.get(id(est), (None, {}))[1].get(name)
-        if value is not None and value is not old:
-            out.append((est, value))
-    return out
 
 
 def _set_own_params(model, values, *, only=None):
@@ -230,25 +208,7 @@ def _column_label(cols):
 
 def _modalities(model):
     """``[(name, columns, fitted part or None)]`` for the model's modalities."""
-    model = unwrap_model(model)
-    if is_modality_ensemble(model):
-        fitted = getattr(model, "estimators_", [None] * len(model.estimators))
-        return [
-            (name, _as_list(cols), part)
-            for (name, _, cols), part in zip(model.estimators, fitted)
-        ]
-    fuser = find_fuser(model)
-    if fuser is not None and hasattr(fuser, "transformers_"):
-        out = []
-        for name, part, cols in fuser.transformers_:
-            if name == "remainder" or (isinstance(part, str) and part == "drop"):
-                continue
-            out.append((name, _as_list(cols), part))
-        return out
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        return [("X", [str(c) for c in names], None)]
-    return [("X", None, None)]
+    return [(m.name, m.columns, m.estimator) for m in get_modalities(model)]
 
 
 def resolve_path(item, root):
@@ -544,64 +504,44 @@ class BatchScorer:
                 out.append(None)
         return out
 
-    def _collect(self, frame, start, before):
-        """Errors the model's readers recorded in this call, with chunk rows."""
-        out = []
-        for _, cols, part in self._parts:
-            if part is None:
-                continue
-            label = _column_label(cols) if cols is not None else "?"
-            rows = None
-            if is_modality_ensemble(unwrap_model(self.model_)):
-                # the ensemble passes a modality only its present rows
-                rows = np.flatnonzero(~absent_items(select_columns(frame, cols)))
-            for _, errs in changed_state(part, "errors_", before):
-                for err in errs:
-                    r = int(err.row) if rows is None else int(rows[err.row])
-                    out.append((start + r, label, err.source, err.reason))
-        return out
+    def _label(self, modality):
+        """Error-table column label of the modality an item error names."""
+        labels = {
+            name: (_column_label(cols) if cols is not None else "?")
+            for name, cols, _ in self._parts
+        }
+        if modality is not None:
+            top = modality.split("__", 1)[0]
+            if top in labels:
+                return labels[top]
+        if len(labels) == 1:
+            return next(iter(labels.values()))
+        return "?"
 
-    def _predict(self, frame, rows_before):
+    def _predict(self, frame):
         """Predictions, probabilities, and which modalities each row had.
 
         The last is a boolean (rows, modalities) array when the model can
         tell (fusion ensembles, fused blocks), else None.
         """
-        model = self.model_
         if self._input_columns is not None:
             frame = frame[self._input_columns]
-        inner = unwrap_model(model)
-        present = None
-        if self._has_proba and hasattr(inner, "_proba_and_modalities"):
-            proba, probas = inner._proba_and_modalities(frame)
-            present = np.column_stack([~np.isnan(p[:, 0]) for p in probas])
-        elif self._has_proba:
-            proba = model.predict_proba(frame)
-        else:
-            return (
-                np.asarray(model.predict(frame)),
-                None,
-                self._block_presence(rows_before),
-            )
-        proba = np.asarray(proba, dtype=float)
-        if present is None:
-            present = self._block_presence(rows_before)
-        return self.classes_[np.argmax(proba, axis=1)], proba, present
-
-    def _block_presence(self, before):
-        """Rows each fused block had in this call (its ``missing_rows_``)."""
-        cols = []
-        for _, _, part in self._parts:
-            blocks = changed_state(part, "missing_rows_", before)
-            if not blocks:
-                return None
-            cols.append(~np.asarray(blocks[-1][1], dtype=bool))
-        return np.column_stack(cols) if cols else None
+        out, presence = predict_with_presence(self.model_, frame)
+        if presence is not None:
+            presence = presence.to_numpy(dtype=bool, copy=True)
+        if not self._has_proba:
+            return np.asarray(out), None, presence
+        proba = np.asarray(out, dtype=float)
+        return self.classes_[np.argmax(proba, axis=1)], proba, presence
 
     def _try(self, frame, start):
-        before = recorded_state(self.model_)
-        pred, proba, present = self._predict(frame, before)
-        errors = self._collect(frame, start, before)
+        # the model's readers report refused items here, from any worker
+        with capture_item_errors() as log:
+            pred, proba, present = self._predict(frame)
+        errors = [
+            (start + int(e.row), self._label(e.modality), e.source, e.reason)
+            for e in log
+        ]
         if present is None or present.shape != (len(frame), len(self._parts)):
             present = self._cell_presence(frame, errors, start)
         return pred, proba, errors, present

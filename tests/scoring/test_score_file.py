@@ -181,7 +181,7 @@ def test_dask_cluster_gives_the_local_predictions(model, records_dir, tmp_path):
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: 8787 may be taken
     ) as cluster:
         with parallel_backend(cluster.scheduler_address) as client:
             assert len(client.scheduler_info()["workers"]) == 2
