@@ -13,6 +13,7 @@ from mmfeat.io._audio import (
     AudioReader,
     read_audio,
 )
+from mmfeat.io._gpu_decode import GpuJpegDecoder
 from mmfeat.io._images import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_FORMATS,
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_DURATION",
     "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_PIXELS",
+    "GpuJpegDecoder",
     "ImageReader",
     "MAX_CHANNELS",
     "MAX_RESAMPLE_FACTOR",

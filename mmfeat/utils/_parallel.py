@@ -1,5 +1,7 @@
 """Apply a per-item function over a column, in parallel, with error policy."""
 
+import queue
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -13,7 +15,7 @@ from mmfeat.exceptions import InputError
 from mmfeat.utils._item_errors import ItemError, report_item_errors
 from mmfeat.utils._items import is_missing
 
-__all__ = ["ItemError", "map_items", "prefetch_batches"]
+__all__ = ["ItemError", "in_background", "map_items", "prefetch_batches"]
 
 
 def _call(func, row, item):
@@ -202,3 +204,77 @@ def prefetch_batches(
             pool.shutdown(wait=True, cancel_futures=True)
         if cv_threads is not None:
             cv2.setNumThreads(cv_threads)
+
+
+class _Failure:
+    """An exception raised in the producer thread, to raise in the consumer."""
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def in_background(make_iter, *, depth=2, name="mmfeat-background"):
+    """Iterate ``make_iter()`` in a thread, up to ``depth`` items ahead.
+
+    The producer runs while the caller works on the item before, as a
+    decoding stage runs ahead of a network's forward pass. An exception in
+    the producer is raised in the caller at the item where it happened;
+    closing the generator early (``break``, an error in the caller) stops
+    the producer and waits for it.
+
+    The producer's thread has no :func:`~mmfeat.collect_item_errors` log
+    open: item errors it yields must be reported by the caller
+    (:func:`~mmfeat.utils._item_errors.report_item_errors`), in the thread
+    where the log is.
+
+    Parameters
+    ----------
+    make_iter : callable
+        ``make_iter() -> iterator``, called in the producer thread.
+    depth : int, default=2
+        Items produced ahead of the one the caller holds.
+    name : str, default="mmfeat-background"
+        The producer thread's name.
+
+    Yields
+    ------
+    item
+        The items of ``make_iter()``, in order.
+    """
+    q = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(obj):
+        while not stop.is_set():
+            try:
+                q.put(obj, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for item in make_iter():
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failure(exc))
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -13,34 +13,31 @@ CUDA stream, while the main thread runs the backbone on the current batch
 (``torch.inference_mode``, bf16 autocast and channels-last memory on the GPU)
 and fetches the previous batch's features. Only uint8 pixels cross the bus;
 the scaling to float and the mean/std normalisation happen on the device.
+
+The parts live beside this module: the networks, their building and loading
+and the device helpers in ``_cnn_nets`` (torch, imported on first use), the
+fine-tuning loop in ``_cnn_finetune``, the torch/torchvision imports in
+``_cnn_deps``; the nvJPEG decoder is :class:`mmfeat.io.GpuJpegDecoder` and the
+background thread :func:`mmfeat.utils._parallel.in_background`.
 """
 
-import copy
 import os
-import queue
-import re
-import threading
 
 import numpy as np
-from joblib import effective_n_jobs
 from sklearn.utils import check_random_state
 from tqdm import tqdm
 
-from mmfeat.exceptions import InputError, MmfeatError, ParameterError
+from mmfeat.exceptions import ParameterError
 from mmfeat.features.image._base import BaseImageExtractor, numeric_stack
+from mmfeat.features.image._cnn_deps import import_torch, import_torchvision
 from mmfeat.io import (
+    DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_PIXELS,
-    check_image_header,
+    GpuJpegDecoder,
     read_image,
-    sniff_image_format,
 )
-from mmfeat.utils._items import (
-    as_item_list,
-    is_missing,
-    item_source,
-    read_source_bytes,
-)
-from mmfeat.utils._parallel import ItemError, prefetch_batches
+from mmfeat.utils._items import as_item_list, is_missing
+from mmfeat.utils._parallel import in_background, prefetch_batches
 from mmfeat.utils._sklearn_compat import (
     HasMethods,
     Integral,
@@ -58,181 +55,24 @@ __all__ = ["CNNExtractor"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_TORCH_HINT = (
-    "CNNExtractor needs PyTorch, which is not installed: pip install 'mmfeat[cnn]'. "
-    "On a machine without an NVIDIA GPU install a CPU build of torch first "
-    "(pip install torch --index-url https://download.pytorch.org/whl/cpu), so pip "
-    "does not fetch the multi-GB CUDA build"
-)
-
-# Known torchvision families: the name of their last feature map (N, C, H, W),
-# which ``pooling`` then turns into a vector. Other models give the input of
-# their last Linear layer (the penultimate, already pooled, embedding).
-_TRUNKS = ("layer4", "features", "trunk_output", "conv5", "layers")
-_TOKEN_MAPS = ("swin", "maxvit", "vit")  # "features" there is not (N, C, H, W)
-
-_SIMPLE_WIDTH = 32
-_SIMPLE_EMBED = 256
 # what a model file may ask for: image sides, pixels in one batch, the
 # built-in network's width and embedding, and parameters in any network
 _MAX_SIDE = 8192
 _MAX_BATCH_PIXELS = 1 << 28
 _MAX_SIMPLE = 4096
 _MAX_PARAMETERS = 1 << 30
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 
 
-# --------------------------------------------------------------------------
-# Optional imports
-# --------------------------------------------------------------------------
-def _import_torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(_TORCH_HINT, name="torch") from exc
-    return torch
+def _nets():
+    """The torch side (``_cnn_nets``), imported on first use.
 
-
-def _import_torchvision(purpose):
-    try:
-        import torchvision
-    except Exception as exc:  # ImportError, or a torch/torchvision mismatch
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise ImportError(
-            f"{purpose} needs torchvision, which does not import here ({reason}). "
-            "Install the torchvision release built for your torch (pip install "
-            "torchvision), or use backbone='simple' or your own torch.nn.Module, "
-            "which need torch alone",
-            name="torchvision",
-        ) from exc
-    return torchvision
-
-
-# --------------------------------------------------------------------------
-# torch modules, defined on first use (torch is optional); module-level
-# ``__getattr__`` lets pickle find them by name once torch is there
-# --------------------------------------------------------------------------
-_PARTS = {}
-
-
-def _torch_parts():
-    if _PARTS:
-        return _PARTS
-    torch = _import_torch()
-    nn = torch.nn
-
-    class _GlobalPool(nn.Module):
-        """Global pooling of (N, C, H, W) maps or (N, L, C) tokens to (N, k*C)."""
-
-        def __init__(self, pooling="avg"):
-            super().__init__()
-            self.pooling = pooling
-
-        def forward(self, x):
-            return _pool(x, self.pooling)
-
-    class _SimpleCNN(nn.Module):
-        """Three conv/BN/ReLU/max-pool stages, global pooling, a dense layer.
-
-        The small network of the classic image-classification examples:
-        3x3 convolutions of ``width``, ``2*width`` and ``4*width`` channels,
-        each followed by batch normalisation, ReLU and 2x2 max pooling (so an
-        image shrinks 8 times), then global pooling and a fully connected
-        layer of ``embed_dim`` units with ReLU, whose output is the feature
-        vector.
-        """
-
-        def __init__(self, width=_SIMPLE_WIDTH, embed_dim=_SIMPLE_EMBED, pooling="avg"):
-            super().__init__()
-            chans = (3, width, 2 * width, 4 * width)
-            for i in range(3):
-                stage = nn.Sequential(
-                    nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
-                    nn.BatchNorm2d(chans[i + 1]),
-                    nn.ReLU(inplace=True),
-                    nn.MaxPool2d(2),
-                )
-                self.add_module(f"stage{i + 1}", stage)
-            self.pool = _GlobalPool(pooling)
-            factor = 2 if pooling == "avg+max" else 1
-            self.fc = nn.Sequential(
-                nn.Linear(factor * chans[-1], embed_dim), nn.ReLU(inplace=True)
-            )
-
-        def forward(self, x):
-            x = self.stage3(self.stage2(self.stage1(x)))
-            return self.fc(self.pool(x))
-
-    for cls in (_GlobalPool, _SimpleCNN):
-        cls.__module__ = __name__
-        cls.__qualname__ = cls.__name__
-    _PARTS.update(_GlobalPool=_GlobalPool, _SimpleCNN=_SimpleCNN)
-    return _PARTS
-
-
-def __getattr__(name):
-    if name in ("_GlobalPool", "_SimpleCNN"):
-        return _torch_parts()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _pool(x, pooling):
-    """Pool a layer's output into one vector per image.
-
-    (N, C, H, W) maps are pooled over H and W, (N, L, C) token sequences over
-    L; 2-D output is taken as it is, anything else is flattened.
+    torch is imported first through :func:`~._cnn_deps.import_torch`, so a
+    missing install raises the ImportError that says what to install.
     """
-    if isinstance(x, (tuple, list)):  # (namedtuple) outputs: the main one
-        x = x[0]
-    if x.ndim == 2:
-        return x
-    if x.ndim in (3, 4):
-        dims = (2, 3) if x.ndim == 4 else (1,)
-        if pooling == "avg":
-            return x.mean(dims)
-        if pooling == "max":
-            return x.amax(dims)
-        import torch
+    import_torch()
+    from mmfeat.features.image import _cnn_nets
 
-        return torch.cat([x.mean(dims), x.amax(dims)], dim=1)
-    return x.flatten(1)
-
-
-class _Stop(Exception):
-    """Raised by the capture hook: the rest of the forward pass is not needed."""
-
-
-def _embed(module, x, layer_module, take_input, pooling):
-    """Forward ``x`` to ``layer_module`` (the whole module if None) and pool."""
-    if layer_module is None:
-        return _pool(module(x), pooling)
-    captured = []
-
-    def grab_output(_mod, _inp, out):
-        captured.append(out)
-        raise _Stop
-
-    def grab_input(_mod, inp):
-        captured.append(inp[0])
-        raise _Stop
-
-    handle = (
-        layer_module.register_forward_pre_hook(grab_input)
-        if take_input
-        else layer_module.register_forward_hook(grab_output)
-    )
-    try:
-        module(x)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise MmfeatError(
-            "the backbone's forward pass did not reach the selected layer; choose "
-            "a layer that forward() calls"
-        )
-    return _pool(captured[0], pooling)
+    return _cnn_nets
 
 
 # --------------------------------------------------------------------------
@@ -272,150 +112,8 @@ def _triple(value, name, *, positive=False):
     return vals
 
 
-def _is_weights_path(weights):
-    if isinstance(weights, os.PathLike):
-        return True
-    return (
-        "/" in weights
-        or os.sep in weights
-        or weights.lower().endswith(_WEIGHT_SUFFIXES)
-        or os.path.isfile(weights)
-    )
-
-
-def _resolve_device(device, torch):
-    """The torch.device for ``device`` ("auto", "cpu", "cuda", "cuda:N")."""
-    if not isinstance(device, str):
-        raise ParameterError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
-        )
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match is None:
-        raise ParameterError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
-        )
-    if not torch.cuda.is_available():
-        why = (
-            f"this torch ({torch.__version__}) is a CPU build"
-            if torch.version.cuda is None
-            else "torch sees no GPU (no NVIDIA device or driver)"
-        )
-        raise ParameterError(
-            f"device={device!r} but {why}. Use device='auto' (the GPU when there is "
-            "one, else the CPU) or device='cpu'; for the GPU, install a CUDA build "
-            "of torch on a machine with an NVIDIA GPU. A fitted extractor: "
-            "extractor.set_params(device='cpu')"
-        )
-    index = int(match.group(1)) if match.group(1) else torch.cuda.current_device()
-    count = torch.cuda.device_count()
-    if index >= count:
-        raise ParameterError(
-            f"device={device!r} but torch sees {count} GPU(s) (cuda:0 to "
-            f"cuda:{count - 1}); choose one of those, or device='auto'"
-        )
-    return torch.device("cuda", index)
-
-
-def _autocast_dtype(precision, device, torch):
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
-        return None
-    if precision == "fp16":
-        return torch.float16
-    return torch.bfloat16
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class _torch_threads:
-    """Run the body with ``n_jobs`` torch CPU threads (joblib semantics), restored.
-
-    Only on a CPU device: with a GPU, torch's own setting stays (its CPU
-    threads then copy batches into pinned memory).
-    """
-
-    def __init__(self, torch, n_jobs, device):
-        self.torch = torch
-        self.n = max(1, effective_n_jobs(n_jobs)) if device.type == "cpu" else None
-
-    def __enter__(self):
-        self.before = self.torch.get_num_threads()
-        if self.n is not None and self.n != self.before:
-            self.torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        if self.torch.get_num_threads() != self.before:
-            self.torch.set_num_threads(self.before)
-        return False
-
-
-def _autocast(device, dtype, torch):
-    if dtype is None:
-        return _nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-# --------------------------------------------------------------------------
-# Background batches
-# --------------------------------------------------------------------------
-class _Failure:
-    def __init__(self, exc):
-        self.exc = exc
-
-
-_DONE = object()
-
-
-def _in_background(make_iter, depth=2):
-    """Iterate ``make_iter()`` in a thread, ``depth`` items ahead; re-raise errors."""
-    q = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(obj):
-        while not stop.is_set():
-            try:
-                q.put(obj, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run():
-        try:
-            for item in make_iter():
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(_Failure(exc))
-
-    thread = threading.Thread(target=run, name="mmfeat-cnn-batches", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
 def _writable(arr):
-    return arr if arr.flags.writeable and arr.flags.c_contiguous else arr.copy()
+    return np.require(arr, requirements=["C", "W"])
 
 
 def _to_uint8(stack):
@@ -665,211 +363,52 @@ class CNNExtractor(BaseImageExtractor):
         self.verbose = verbose
 
     # -- building the backbone -------------------------------------------------
-    def _build(self, torch, seed):
-        """Return (module on CPU, rebuild spec) for the parameters, weights loaded."""
-        backbone, weights = self.backbone, self.weights
-        named = isinstance(weights, str) and not _is_weights_path(weights)
-        if isinstance(backbone, str):
-            if backbone == "simple":
-                if named:
-                    raise ParameterError(
-                        f"weights={weights!r} names pretrained weights, which exist "
-                        "only for torchvision backbones; backbone='simple' takes "
-                        "weights=None or the path of a state dict"
-                    )
-                spec = dict(
-                    kind="simple",
-                    width=_SIMPLE_WIDTH,
-                    embed_dim=_SIMPLE_EMBED,
-                    pooling=self.pooling,
-                )
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
-                    module = self._rebuild(spec, torch)
-            else:
-                if named:
-                    module = self._torchvision_model(backbone, weights)
-                else:
-                    with torch.random.fork_rng(devices=[]):
-                        torch.manual_seed(seed)
-                        module = self._torchvision_model(backbone, None)
-                spec = dict(kind="torchvision", name=backbone)
-        else:
-            if not isinstance(backbone, torch.nn.Module):
-                raise ParameterError(
-                    "backbone must be 'simple', a torchvision model name or a "
-                    f"torch.nn.Module; got {type(backbone).__name__}"
-                )
-            if named:
-                raise ParameterError(
-                    f"weights={weights!r} names pretrained weights, which exist only "
-                    "for torchvision backbone names; a torch.nn.Module backbone "
-                    "takes weights=None (its own) or the path of a state dict"
-                )
-            module = copy.deepcopy(backbone).to("cpu")
-            spec = dict(kind="module")
-        if weights is not None and not named:
-            self._load_weights(module, weights, torch)
-        return module, spec
-
-    def _rebuild(self, spec, torch):
-        kind = spec["kind"]
-        if kind == "simple":
-            return _torch_parts()["_SimpleCNN"](
-                width=spec["width"],
-                embed_dim=spec["embed_dim"],
-                pooling=spec["pooling"],
-            )
-        if kind == "torchvision":
-            return self._torchvision_model(spec["name"], None)
-        return copy.deepcopy(self.backbone).to("cpu")
-
-    def _torchvision_model(self, name, weights):
-        tv = _import_torchvision(f"backbone={name!r}")
-        available = tv.models.list_models()
-        if name not in available:
-            close = [m for m in available if name.lower()[:4] in m][:8]
-            raise ParameterError(
-                f"backbone={name!r} is not a torchvision model; use 'simple', a "
-                f"torch.nn.Module, or a name such as {close or available[:8]} "
-                "(torchvision.models.list_models() lists all)"
-            )
-        if weights is None:
-            return tv.models.get_model(name, weights=None)
-        try:
-            enum = tv.models.get_model_weights(name)
-            key = weights.split(".")[-1]
-            w = enum.DEFAULT if key == "DEFAULT" else enum[key]
-        except (KeyError, ValueError):
-            raise ParameterError(
-                f"weights={weights!r} are not weights of torchvision's {name}; "
-                f"choose 'DEFAULT' or one of {[w.name for w in enum]}, a state-dict "
-                "path, or None"
-            ) from None
-        try:
-            return tv.models.get_model(name, weights=w)
-        except (OSError, RuntimeError) as exc:  # URLError is an OSError
-            import torch
-
-            raise MmfeatError(
-                f"cannot get the {name} weights {w.name!r} ({exc}). They are "
-                "downloaded once and cached under "
-                f"{os.path.join(torch.hub.get_dir(), 'checkpoints')}: run once on a "
-                f"machine that is online, copy the file {os.path.basename(w.url)} "
-                "into that folder, or pass weights='path/to/state_dict.pt'"
-            ) from None
-
-    def _load_weights(self, module, weights, torch):
-        path = os.fspath(weights)
-        if not os.path.isfile(path):
-            raise ParameterError(
-                f"weights={path!r} is not an existing file. Give the path of a state "
-                "dict saved with torch.save(model.state_dict(), path), None for "
-                "random initialisation, or, with a torchvision backbone, a weights "
-                "name such as 'DEFAULT' (downloaded once)"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ParameterError(
-                f"cannot read weights from {path!r}: {str(exc).splitlines()[0]}. "
-                "Expected a file written by torch.save(model.state_dict(), path)"
-            ) from None
-        if isinstance(state, dict):
-            for key in ("state_dict", "model_state_dict", "model"):
-                if isinstance(state.get(key), dict):
-                    state = state[key]
-                    break
-        if not isinstance(state, dict):
-            raise ParameterError(
-                f"weights file {path!r} holds a {type(state).__name__}, not a state "
-                "dict; save it with torch.save(model.state_dict(), path)"
-            )
-        if state and all(k.startswith("module.") for k in state):  # DataParallel
-            state = {k[len("module.") :]: v for k, v in state.items()}
-        try:
-            module.load_state_dict(state)
-        except RuntimeError as exc:
-            lines = str(exc).strip().splitlines()
-            raise ParameterError(
-                f"the weights in {path!r} do not fit backbone={self._backbone_name()}: "
-                f"{' '.join(line.strip() for line in lines[:4])}"
-            ) from None
-
     def _backbone_name(self):
-        b = self.backbone
-        return repr(b) if isinstance(b, str) else type(b).__name__
-
-    def _resolve_layer(self, module, spec):
-        """(layer name, take its input?) for the ``layer`` parameter."""
-        modules = dict(module.named_modules())
-        if self.layer is not None:
-            if self.layer not in modules or self.layer == "":
-                names = [n for n in modules if n][:40]
-                raise ParameterError(
-                    f"layer={self.layer!r} is not a submodule of "
-                    f"backbone={self._backbone_name()}; choose one of {names}"
-                    + (" ..." if len(modules) > 41 else "")
-                )
-            return self.layer, False
-        if spec["kind"] == "simple":
-            return "fc", False
-        if spec["kind"] == "module":
-            return "", False
-        name = spec["name"]
-        if not name.startswith(_TOKEN_MAPS):
-            for trunk in _TRUNKS:
-                if trunk in modules:
-                    return trunk, False
-        linears = [n for n, m in modules.items() if type(m).__name__ == "Linear"]
-        if linears:
-            return linears[-1], True
-        return "", False
+        return _nets().backbone_label(self.backbone)
 
     def _layer_module(self, module):
-        if not self.layer_:
-            return None
-        return dict(module.named_modules())[self.layer_]
+        return _nets().layer_module(module, self.layer_)
 
     def _seed(self):
         return int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
 
+    def _embed(self, module, x):
+        """Features of a normalised batch: forward to ``layer_``, then pool."""
+        return _nets().embed(
+            module, x, self._layer_module(module), self._take_input_, self.pooling
+        )
+
+    def _width(self, module, size):
+        """The feature width of ``module`` on one image of ``size``."""
+        torch = import_torch()
+        with torch.inference_mode():
+            return int(self._embed(module, torch.zeros((1, 3, *size))).shape[1])
+
     # -- device helpers ----------------------------------------------------------
-    def _on_device(self, torch, device):
+    def _on_device(self, device):
         """``module_`` on ``device`` (channels-last on CUDA), in eval mode."""
-        module = self.module_
-        param = next(iter(module.parameters()), None)
-        if param is not None and param.device != device:
-            module.to(device)
-        if device.type == "cuda":
-            module.to(memory_format=torch.channels_last)
-        return module.eval()
+        return _nets().placed(self.module_, device)
 
-    def _normaliser(self, torch, device):
-        mean = torch.tensor(_triple(self.mean, "mean"), device=device) * 255
-        std = torch.tensor(_triple(self.std, "std", positive=True), device=device) * 255
-        mean, std = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
-
-        def normalise(x, layout):
-            if layout == "nhwc":
-                x = x.permute(0, 3, 1, 2)  # a channels-last view, no copy
-            x = (x.float() - mean) / std
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            return x
-
-        return normalise
+    def _normaliser(self, device):
+        return _nets().normaliser(
+            _triple(self.mean, "mean"), _triple(self.std, "std", positive=True), device
+        )
 
     # -- reading ---------------------------------------------------------------
-    def _read(self, item):
-        return read_image(
-            item,
+    def _read_options(self):
+        """The :func:`~mmfeat.io.read_image` options of every item, limits too.
+
+        The GPU decoder holds files to the same limits.
+        """
+        return dict(
             mode="rgb",
             size=_size_pair(self.image_size),
             resize=self.resize,
             dtype="uint8",
+            max_pixels=DEFAULT_MAX_PIXELS,
+            max_file_bytes=DEFAULT_MAX_FILE_BYTES,
         )
 
     def _host_batches(self, items, *, stack=None, pinned=None):
@@ -888,7 +427,8 @@ class CNNExtractor(BaseImageExtractor):
                     part = np.repeat(part, 3, axis=3)
                 yield start, np.arange(len(part)), part, []
             return
-        h, w = _size_pair(self.image_size)
+        options = self._read_options()
+        h, w = options["size"]
         # (slot in its batch, item): each decode writes straight into its slot
         slots = [
             None if is_missing(item) else (k % bs, item) for k, item in enumerate(items)
@@ -901,7 +441,7 @@ class CNNExtractor(BaseImageExtractor):
             view = batch.numpy() if pinned is not None else batch
 
             def read_into(slot):
-                view[slot[0]] = self._read(slot[1])
+                view[slot[0]] = read_image(slot[1], **options)
                 return True
 
             return read_into, (batch, view)
@@ -920,12 +460,13 @@ class CNNExtractor(BaseImageExtractor):
                 batch = view[rows]  # a compact copy (a NumPy array)
             yield start, rows, batch, errs
 
-    def _device_batches(self, items, stack, torch, device):
+    def _device_batches(self, items, stack, device):
         """Yield (start, rows, tensor, layout, errors, event); runs in a thread.
 
         On CUDA the uint8 batch is staged in pinned memory and copied on a
         side stream; ``event`` marks the end of that copy (None on the CPU).
         """
+        torch = import_torch()
         if device.type != "cuda":
             for start, rows, batch, errs in self._host_batches(items, stack=stack):
                 x = None if batch is None else torch.from_numpy(_writable(batch))
@@ -933,8 +474,19 @@ class CNNExtractor(BaseImageExtractor):
             return
         copy_stream = torch.cuda.Stream(device)
         if self.decode == "gpu" and stack is None:
-            tv = _import_torchvision("decode='gpu'")
-            decoder = _GpuDecoder(self, tv, torch, device)
+            options = self._read_options()
+            decoder = GpuJpegDecoder(
+                torch,
+                import_torchvision("decode='gpu'"),
+                device,
+                size=options["size"],
+                resize=options["resize"],
+                max_pixels=options["max_pixels"],
+                max_file_bytes=options["max_file_bytes"],
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                on_error=self.on_error,
+            )
             yield from decoder.batches(items, copy_stream)
             return
 
@@ -987,34 +539,30 @@ class CNNExtractor(BaseImageExtractor):
         self : CNNExtractor
             The fitted extractor.
         """
-        torch = _import_torch()
+        nets = _nets()
         size = _size_pair(self.image_size)
         _triple(self.mean, "mean")
         _triple(self.std, "std", positive=True)
-        device = _resolve_device(self.device, torch)
+        device = nets.resolve_device(self.device)
         seed = self._seed()
-        module, spec = self._build(torch, seed)
-        self.layer_, self._take_input_ = self._resolve_layer(module, spec)
+        module, spec = nets.build_backbone(
+            self.backbone, self.weights, pooling=self.pooling, seed=seed
+        )
+        self.layer_, self._take_input_ = nets.resolve_layer(
+            module, spec, self.layer, self._backbone_name()
+        )
         self._spec_ = spec
         self.module_ = module.eval()
-        with torch.inference_mode():
-            probe = torch.zeros((1, 3, *size))
-            try:
-                out = _embed(
-                    module,
-                    probe,
-                    self._layer_module(module),
-                    self._take_input_,
-                    self.pooling,
-                )
-            except (RuntimeError, ValueError) as exc:
-                raise ParameterError(
-                    f"image_size={size} does not work with "
-                    f"backbone={self._backbone_name()} ({str(exc).splitlines()[0]}); "
-                    "use larger images (the built-in 'simple' backbone needs at "
-                    "least 8x8)"
-                ) from None
-        self.n_features_out_ = int(out.shape[1])
+        try:
+            width = self._width(module, size)
+        except (RuntimeError, ValueError) as exc:
+            raise ParameterError(
+                f"image_size={size} does not work with "
+                f"backbone={self._backbone_name()} ({str(exc).splitlines()[0]}); "
+                "use larger images (the built-in 'simple' backbone needs at "
+                "least 8x8)"
+            ) from None
+        self.n_features_out_ = width
         self.errors_ = []
         if self.fine_tune_epochs > 0:
             if X is None or y is None:
@@ -1022,12 +570,16 @@ class CNNExtractor(BaseImageExtractor):
                     f"fine_tune_epochs={self.fine_tune_epochs} trains the backbone on "
                     "labels: call fit(X, y), or set fine_tune_epochs=0"
                 )
-            with _torch_threads(torch, self.n_jobs, device):
-                self._fine_tune(X, y, torch, device, seed)
+            with nets.torch_threads(self.n_jobs, device):
+                self._fine_tune(X, y, device, seed)
         self.n_features_in_ = 1
         return self
 
-    def _fine_tune(self, X, y, torch, device, seed):
+    def _fine_tune(self, X, y, device, seed):
+        """Decode the training items once, then train (``_cnn_finetune``)."""
+        from mmfeat.features.image._cnn_finetune import fine_tune
+
+        torch = import_torch()
         items, stack = self._column(X)
         n = len(stack) if stack is not None else len(items)
         y = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
@@ -1052,66 +604,27 @@ class CNNExtractor(BaseImageExtractor):
                 f"items; got {len(classes)}"
             )
         self.classes_ = classes
-        images = torch.from_numpy(images[keep])
-        target = torch.from_numpy(target.astype(np.int64))
-
-        nn, F = torch.nn, torch.nn.functional
-        gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + 1)
-            head = nn.Linear(self.n_features_out_, len(classes))
-        module = self._on_device(torch, device).train()
-        head.to(device)
-        params = list(module.parameters()) + list(head.parameters())
-        optimiser = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=1e-4)
-        bs = min(self.batch_size, len(keep))
-        per_epoch = len(keep) // bs + (len(keep) % bs > 1)  # no step on 1 image (BN)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimiser, T_max=max(1, self.fine_tune_epochs * per_epoch)
-        )
-        normalise = self._normaliser(torch, device)
+        module = self._on_device(device)
         layer_module = self._layer_module(module)
-        autocast = _autocast_dtype(self.precision, device, torch)
-        # fp16 gradients underflow without loss scaling (bf16 and fp32 do not)
-        scaler = torch.amp.GradScaler(
-            device.type, enabled=autocast == torch.float16 and device.type == "cuda"
+        embed = _nets().embed
+        self.loss_curve_ = fine_tune(
+            module,
+            torch.from_numpy(images[keep]),
+            torch.from_numpy(target.astype(np.int64)),
+            forward=lambda x: embed(
+                module, x, layer_module, self._take_input_, self.pooling
+            ),
+            n_features=self.n_features_out_,
+            n_classes=len(classes),
+            epochs=self.fine_tune_epochs,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            normalise=self._normaliser(device),
+            device=device,
+            autocast_dtype=_nets().autocast_dtype(self.precision, device),
+            seed=seed,
+            verbose=self.verbose,
         )
-        cuda = device.type == "cuda"
-        if cuda:
-            images = images.pin_memory()
-        self.loss_curve_ = []
-        bar = tqdm(
-            total=self.fine_tune_epochs * per_epoch,
-            desc="CNNExtractor fine-tuning",
-            disable=not self.verbose,
-            unit="step",
-        )
-        try:
-            for _ in range(self.fine_tune_epochs):
-                order = torch.randperm(len(keep), generator=gen)
-                total, seen = 0.0, 0
-                for step in range(per_epoch):
-                    idx = order[step * bs : (step + 1) * bs]
-                    x = images[idx].to(device, non_blocking=cuda)
-                    yb = target[idx].to(device, non_blocking=cuda)
-                    x = _augment(normalise(x, "nhwc"), gen, torch)
-                    with _autocast(device, autocast, torch):
-                        emb = _embed(
-                            module, x, layer_module, self._take_input_, self.pooling
-                        )
-                        loss = F.cross_entropy(head(emb.float()), yb)
-                    optimiser.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimiser)
-                    scaler.update()
-                    schedule.step()
-                    total += float(loss.detach()) * len(idx)
-                    seen += len(idx)
-                    bar.update(1)
-                self.loss_curve_.append(total / max(seen, 1))
-        finally:
-            bar.close()
-            module.eval()
 
     # -- transform ---------------------------------------------------------------
     def transform(self, X):
@@ -1131,20 +644,23 @@ class CNNExtractor(BaseImageExtractor):
             ``on_error="missing"``, bad) items.
         """
         check_is_fitted(self, "n_features_out_")
-        torch = _import_torch()
-        device = _resolve_device(self.device, torch)
+        nets = _nets()
+        torch = nets.torch
+        device = nets.resolve_device(self.device)
         items, stack = self._column(X)
         n = len(stack) if stack is not None else len(items)
         out = np.full((n, self.n_features_out_), np.nan, dtype=np.float64)
         self.errors_ = []
         if n == 0:
             return out
-        module = self._on_device(torch, device)
+        module = self._on_device(device)
         layer_module = self._layer_module(module)
-        normalise = self._normaliser(torch, device)
-        autocast = _autocast_dtype(self.precision, device, torch)
-        batches = _in_background(
-            lambda: self._device_batches(items, stack, torch, device), depth=2
+        normalise = self._normaliser(device)
+        autocast = nets.autocast_dtype(self.precision, device)
+        batches = in_background(
+            lambda: self._device_batches(items, stack, device),
+            depth=2,
+            name="mmfeat-cnn-batches",
         )
         bar = tqdm(total=n, desc="CNNExtractor", disable=not self.verbose, unit="img")
         pending = None
@@ -1155,9 +671,9 @@ class CNNExtractor(BaseImageExtractor):
 
         try:
             with (
-                _torch_threads(torch, self.n_jobs, device),
+                nets.torch_threads(self.n_jobs, device),
                 torch.inference_mode(),
-                _autocast(device, autocast, torch),
+                nets.autocast(device, autocast),
             ):
                 for start, rows, x, layout, errs, event in batches:
                     self.errors_.extend(errs)
@@ -1168,7 +684,7 @@ class CNNExtractor(BaseImageExtractor):
                         stream = torch.cuda.current_stream(device)
                         stream.wait_event(event)
                         x.record_stream(stream)
-                    feats = _embed(
+                    feats = nets.embed(
                         module,
                         normalise(x, layout),
                         layer_module,
@@ -1208,7 +724,7 @@ class CNNExtractor(BaseImageExtractor):
         state = dict(super().__getstate__())
         module = state.pop("module_", None)
         if module is not None:
-            torch = _import_torch()
+            torch = import_torch()
             arrays = {}
             for key, value in module.state_dict().items():
                 value = value.detach().to("cpu").contiguous()
@@ -1226,34 +742,25 @@ class CNNExtractor(BaseImageExtractor):
         if arrays is None:
             return
         try:
-            torch = _import_torch()
+            nets = _nets()
         except ImportError as exc:
             raise ImportError(
                 f"this pickled CNNExtractor holds a torch network. {exc}",
                 name="torch",
             ) from exc
-        self._check_network_state(arrays, torch)
-        module = self._rebuild(self._spec_, torch)
+        torch = nets.torch
+        self._check_network_state(arrays)
+        module = nets.rebuild_backbone(self._spec_, self.backbone)
         # load_state_dict copies into the new module's (fp32, CPU) tensors
         module.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
         if self.layer_ and self.layer_ not in dict(module.named_modules()):
             raise state_error(self, f"layer_={self.layer_!r} is not in the network")
         module.eval()
         # the output width, as fit measured it: one image of image_size
-        with torch.inference_mode():
-            probe = torch.zeros((1, 3, *_size_pair(self.image_size)))
-            try:
-                width = _embed(
-                    module,
-                    probe,
-                    self._layer_module(module),
-                    self._take_input_,
-                    self.pooling,
-                ).shape[1]
-            except (RuntimeError, ValueError) as exc:
-                raise state_error(
-                    self, f"the network fails on one image ({exc})"
-                ) from None
+        try:
+            width = self._width(module, _size_pair(self.image_size))
+        except (RuntimeError, ValueError) as exc:
+            raise state_error(self, f"the network fails on one image ({exc})") from None
         if width != self.n_features_out_:
             raise state_error(
                 self,
@@ -1300,7 +807,7 @@ class CNNExtractor(BaseImageExtractor):
         if not (isinstance(n, (int, np.integer)) and 1 <= n <= 1 << 24):
             raise state_error(self, f"n_features_out_={n!r}")
 
-    def _check_network_state(self, arrays, torch):
+    def _check_network_state(self, arrays):
         """The stored weights against the network the spec describes.
 
         The network is first built on PyTorch's ``meta`` device, which
@@ -1320,8 +827,9 @@ class CNNExtractor(BaseImageExtractor):
             raise state_error(self, f"over {_MAX_PARAMETERS} stored weights")
         if self._spec_["kind"] == "module":
             return  # the user's own module, held (and trusted) as a parameter
-        with torch.device("meta"):
-            ref = self._rebuild(self._spec_, torch)
+        nets = _nets()
+        with nets.torch.device("meta"):
+            ref = nets.rebuild_backbone(self._spec_, self.backbone)
         want = {k: tuple(t.shape) for k, t in ref.state_dict().items()}
         if want != stored:
             extra = sorted(set(stored) - set(want))[:3]
@@ -1347,7 +855,7 @@ class CNNExtractor(BaseImageExtractor):
         (outside CI) or fails (in CI).
         """
         try:
-            import torch
+            torch = import_torch()
         except ImportError:
             return []
         tiny = torch.nn.Sequential(
@@ -1376,181 +884,3 @@ class CNNExtractor(BaseImageExtractor):
                 fine_tune_epochs=1,
             ),
         ]
-
-
-def _augment(x, gen, torch):
-    """Random horizontal flips and shifts (up to 1/8 of the side) of a batch.
-
-    One ``grid_sample`` with nearest sampling: whole-pixel shifts, edges
-    repeated, so nothing is blurred. Random numbers come from ``gen`` (CPU).
-    """
-    n, _, h, w = x.shape
-    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
-    shift_px = torch.stack(
-        [
-            torch.randint(-(w // 8), w // 8 + 1, (n,), generator=gen),
-            torch.randint(-(h // 8), h // 8 + 1, (n,), generator=gen),
-        ],
-        dim=1,
-    ).float()
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = flip
-    theta[:, 1, 1] = 1.0
-    theta[:, 0, 2] = shift_px[:, 0] * 2 / w
-    theta[:, 1, 2] = shift_px[:, 1] * 2 / h
-    theta = theta.to(device=x.device, dtype=x.dtype)
-    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(
-        x, grid, mode="nearest", padding_mode="border", align_corners=False
-    )
-
-
-class _GpuDecoder:
-    """JPEG batches decoded by nvJPEG and resized on the GPU (``decode="gpu"``).
-
-    Files are read and checked on the CPU in threads (missing file, empty,
-    decompression bomb, truncation: the same checks and messages as
-    :func:`~mmfeat.io.read_image`); JPEG streams are decoded on the GPU in
-    one call per batch; other formats, and any JPEG nvJPEG refuses, go
-    through :func:`~mmfeat.io.read_image` on the CPU.
-    """
-
-    def __init__(self, extractor, tv, torch, device):
-        self.ext = extractor
-        self.tv = tv
-        self.torch = torch
-        self.device = device
-        self.size = _size_pair(extractor.image_size)
-        self.exif = True  # apply EXIF orientation, as the CPU decoder does
-        self.exif_works = False
-
-    def _fetch(self, item):
-        source = item_source(item)
-        if isinstance(item, np.ndarray):
-            return "image", self.ext._read(item)
-        if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
-            return "image", self.ext._read(item)  # raises the clear InputError
-        buf = read_source_bytes(item, kind="image file")
-        fmt = sniff_image_format(buf)
-        if fmt != "JPEG":
-            return "image", self.ext._read(item)
-        # the CPU reader's guard: a size in the header, within the pixel
-        # limit, and no visible truncation, before nvJPEG sees a byte
-        check_image_header(buf, fmt, max_pixels=DEFAULT_MAX_PIXELS, source=source)
-        return "jpeg", (item, np.frombuffer(bytearray(buf), dtype=np.uint8))
-
-    def _decode(self, datas):
-        torch, io = self.torch, self.tv.io
-        tensors = [torch.from_numpy(d) for d in datas]
-        kwargs = dict(mode=io.ImageReadMode.RGB, device=self.device)
-        if self.exif:
-            try:
-                out = io.decode_jpeg(tensors, apply_exif_orientation=True, **kwargs)
-            except (TypeError, RuntimeError, NotImplementedError):
-                if self.exif_works:
-                    raise  # a bad stream in this batch
-                out = io.decode_jpeg(tensors, **kwargs)  # raises for bad streams
-                self.exif = False  # this torchvision cannot rotate on the GPU
-                return out
-            self.exif_works = True
-            return out
-        return io.decode_jpeg(tensors, **kwargs)
-
-    def _target(self, h, w):
-        out_h, out_w = self.size
-        if self.ext.resize == "exact":
-            return out_h, out_w
-        scale = min(out_h / h, out_w / w)
-        return max(1, round(h * scale)), max(1, round(w * scale))
-
-    def _resized(self, images):
-        """(3, h, w) uint8 GPU images to (3, H, W) at ``image_size``.
-
-        Images of one size are resized in one call (bilinear, antialiased,
-        as a downscale should be); ``resize="pad"`` centres them on black.
-        """
-        torch = self.torch
-        out_h, out_w = self.size
-        out = [None] * len(images)
-        groups = {}
-        for k, img in enumerate(images):
-            groups.setdefault(tuple(img.shape[1:]), []).append(k)
-        for (h, w), ks in groups.items():
-            th, tw = self._target(h, w)
-            if (h, w) == (th, tw):
-                res = torch.stack([images[k] for k in ks])
-            else:
-                res = torch.nn.functional.interpolate(
-                    torch.stack([images[k] for k in ks]).float(),
-                    size=(th, tw),
-                    mode="bilinear",
-                    antialias=True,
-                    align_corners=False,
-                )
-                res = res.round_().clamp_(0, 255).to(torch.uint8)
-            if (th, tw) != (out_h, out_w):
-                canvas = torch.zeros(
-                    (len(ks), 3, out_h, out_w), dtype=torch.uint8, device=res.device
-                )
-                top, left = (out_h - th) // 2, (out_w - tw) // 2
-                canvas[:, :, top : top + th, left : left + tw] = res
-                res = canvas
-            for k, r in zip(ks, res):
-                out[k] = r
-        return out
-
-    def batches(self, items, stream):
-        """Yield (start, rows, uint8 (b, 3, H, W) on the GPU, "nchw", errors, event)."""
-        torch, ext = self.torch, self.ext
-        bs = ext.batch_size
-        for start, _, values, errs in prefetch_batches(
-            lambda start, chunk: (self._fetch, None),
-            items,
-            bs,
-            n_jobs=ext.num_workers,
-            on_error=ext.on_error,
-        ):
-            batch = event = None
-            with torch.cuda.stream(stream):
-                images, rows = self._images(values, start, errs)
-                if images:
-                    batch = torch.stack(images)
-                    event = torch.cuda.Event()
-                    event.record(stream)
-            yield start, np.asarray(rows, dtype=int), batch, "nchw", sorted(errs), event
-
-    def _images(self, values, start, errs):
-        """Decode and resize the fetched items of one batch, on the GPU."""
-        torch, ext = self.torch, self.ext
-        present = [i for i, v in enumerate(values) if v is not None]
-        jpeg = [i for i in present if values[i][0] == "jpeg"]
-        decoded = {}
-        if jpeg:
-            datas = [values[i][1][1] for i in jpeg]
-            try:
-                decoded = dict(zip(jpeg, self._decode(datas)))
-            except RuntimeError:  # one bad stream fails the whole call
-                for i, data in zip(jpeg, datas):
-                    try:
-                        decoded[i] = self._decode([data])[0]
-                    except RuntimeError:
-                        pass  # the CPU decides below
-        images, rows = [], []
-        for i in present:
-            kind, payload = values[i]
-            if i in decoded:
-                images.append(decoded[i])
-                rows.append(i)
-                continue
-            if kind == "jpeg":  # nvJPEG refused it: decode on the CPU
-                try:
-                    payload = ext._read(payload[0])
-                except InputError as exc:
-                    if ext.on_error == "raise":
-                        raise exc.with_row(start + i) from None
-                    errs.append(ItemError(start + i, exc.source, exc.reason))
-                    continue
-            host = torch.from_numpy(_writable(payload)).permute(2, 0, 1)
-            images.append(host.to(self.device))  # already at image_size
-            rows.append(i)
-        return self._resized(images), rows
