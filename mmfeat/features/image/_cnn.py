@@ -21,6 +21,7 @@ fine-tuning loop in ``_cnn_finetune``, the torch/torchvision imports in
 background thread :func:`mmfeat.utils._parallel.in_background`.
 """
 
+import copy
 import os
 
 import numpy as np
@@ -36,6 +37,7 @@ from mmfeat.io import (
     GpuJpegDecoder,
     read_image,
 )
+from mmfeat.utils._item_errors import report_item_errors
 from mmfeat.utils._items import as_item_list, is_missing
 from mmfeat.utils._parallel import in_background, prefetch_batches
 from mmfeat.utils._sklearn_compat import (
@@ -217,7 +219,9 @@ class CNNExtractor(BaseImageExtractor):
     device : {"auto", "cpu", "cuda"} or "cuda:N", default="auto"
         Where the network runs; ``"auto"`` is the GPU when torch sees one,
         else the CPU. Resolved at each call, so a fitted extractor moves with
-        ``set_params(device=...)``.
+        ``set_params(device=...)``: ``transform`` on another device than
+        ``module_``'s runs a copy of the network there (copied at each call;
+        ``module_`` stays as it is).
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         Autocast precision of the forward pass: ``"auto"`` is bf16 on a GPU
         and fp32 on the CPU. Weights stay fp32; features are float64.
@@ -230,7 +234,8 @@ class CNNExtractor(BaseImageExtractor):
         features are close to, not equal to, those of ``"cpu"``.
     on_error : {"raise", "missing"}, default="raise"
         A bad item raises :class:`~mmfeat.exceptions.InputError` naming its
-        row, source and reason, or becomes a NaN row recorded in ``errors_``.
+        row, source and reason, or becomes a NaN row reported to
+        :func:`mmfeat.collect_item_errors`.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation of ``"simple"`` and torchvision backbones
         without weights, and the shuffling and augmentation of the
@@ -242,8 +247,9 @@ class CNNExtractor(BaseImageExtractor):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The fitted backbone (on the device of the last call; pickled as a CPU
-        state dict).
+        The fitted backbone, in eval mode, on the device that ``device``
+        resolved to in ``fit`` (after loading: where it resolves to then,
+        else the CPU); pickled as a CPU state dict.
     layer_ : str
         The submodule whose output (or, for the penultimate embedding of
         some torchvision models, whose input) is taken; ``""`` is the
@@ -257,9 +263,6 @@ class CNNExtractor(BaseImageExtractor):
         ``fine_tune_epochs > 0``).
     n_features_in_ : int
         Always 1: one column of images.
-    errors_ : list of ItemError
-        Items the last ``transform`` (or the fine-tuning) turned into NaN
-        rows (or left out).
 
     See Also
     --------
@@ -277,6 +280,10 @@ class CNNExtractor(BaseImageExtractor):
     a CPU-only machine with ``device="auto"`` or ``"cpu"``; features then
     agree within bf16 precision (identical with ``precision="fp32"``).
     Loading needs torch (and torchvision for torchvision backbones).
+
+    ``transform`` changes no attribute: bad items are reported to
+    :func:`mmfeat.collect_item_errors`, not stored, and the network is
+    placed on its device by ``fit`` and by loading, never by ``transform``.
 
     References
     ----------
@@ -387,9 +394,18 @@ class CNNExtractor(BaseImageExtractor):
             return int(self._embed(module, torch.zeros((1, 3, *size))).shape[1])
 
     # -- device helpers ----------------------------------------------------------
-    def _on_device(self, device):
-        """``module_`` on ``device`` (channels-last on CUDA), in eval mode."""
-        return _nets().placed(self.module_, device)
+    def _module_for(self, device):
+        """The network to run on ``device``; ``module_`` is left as it is.
+
+        That is ``module_`` itself where fit (or loading) placed it, else a
+        copy placed on ``device`` for this call only: ``transform`` changes
+        no state, not even the device of the weights.
+        """
+        nets = _nets()
+        module = self.module_
+        if nets.runs_on(module, device) and not module.training:
+            return module
+        return nets.placed(copy.deepcopy(module), device)
 
     def _normaliser(self, device):
         return _nets().normaliser(
@@ -552,7 +568,7 @@ class CNNExtractor(BaseImageExtractor):
             module, spec, self.layer, self._backbone_name()
         )
         self._spec_ = spec
-        self.module_ = module.eval()
+        module.eval()
         try:
             width = self._width(module, size)
         except (RuntimeError, ValueError) as exc:
@@ -563,7 +579,8 @@ class CNNExtractor(BaseImageExtractor):
                 "least 8x8)"
             ) from None
         self.n_features_out_ = width
-        self.errors_ = []
+        # placed once, here: transform finds it on its device, moves nothing
+        self.module_ = nets.placed(module, device)
         if self.fine_tune_epochs > 0:
             if X is None or y is None:
                 raise ParameterError(
@@ -587,13 +604,11 @@ class CNNExtractor(BaseImageExtractor):
             raise ParameterError(f"X has {n} items but y has {len(y)} labels")
         images = np.empty((n, *_size_pair(self.image_size), 3), dtype=np.uint8)
         present = np.zeros(n, dtype=bool)
-        errors = []
-        for start, rows, batch, errs in self._host_batches(items, stack=stack):
-            errors.extend(errs)
+        # read in this thread: prefetch_batches reports the bad items here
+        for start, rows, batch, _ in self._host_batches(items, stack=stack):
             if batch is not None:
                 images[start + rows] = batch
                 present[start + rows] = True
-        self.errors_ = errors
         labelled = np.asarray([not is_missing(v) for v in y], dtype=bool)
         keep = np.flatnonzero(present & labelled)
         labels = np.asarray([y[i] for i in keep])  # the labels' own dtype
@@ -604,7 +619,7 @@ class CNNExtractor(BaseImageExtractor):
                 f"items; got {len(classes)}"
             )
         self.classes_ = classes
-        module = self._on_device(device)
+        module = self.module_  # on ``device``, where fit placed it
         layer_module = self._layer_module(module)
         embed = _nets().embed
         self.loss_curve_ = fine_tune(
@@ -650,10 +665,9 @@ class CNNExtractor(BaseImageExtractor):
         items, stack = self._column(X)
         n = len(stack) if stack is not None else len(items)
         out = np.full((n, self.n_features_out_), np.nan, dtype=np.float64)
-        self.errors_ = []
         if n == 0:
             return out
-        module = self._on_device(device)
+        module = self._module_for(device)
         layer_module = self._layer_module(module)
         normalise = self._normaliser(device)
         autocast = nets.autocast_dtype(self.precision, device)
@@ -676,7 +690,8 @@ class CNNExtractor(BaseImageExtractor):
                 nets.autocast(device, autocast),
             ):
                 for start, rows, x, layout, errs, event in batches:
-                    self.errors_.extend(errs)
+                    # decoded in the producer thread, which has no open log
+                    report_item_errors(errs)
                     bar.update(min(self.batch_size, n - start))
                     if x is None:
                         continue
@@ -767,7 +782,13 @@ class CNNExtractor(BaseImageExtractor):
                 f"n_features_out_={self.n_features_out_} but the network gives "
                 f"{width} features",
             )
-        self.module_ = module
+        # where fit would place it: the device ``device`` resolves to here, or
+        # the CPU when it resolves to none (transform then says what to do)
+        try:
+            device = nets.resolve_device(self.device)
+        except ParameterError:
+            device = torch.device("cpu")
+        self.module_ = nets.placed(module, device)
 
     def _check_fitted_state(self):
         h, w = _size_pair(self.image_size)

@@ -11,6 +11,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mmfeat import collect_item_errors
 from mmfeat.datasets import load_fashion_products, load_usps
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.features.image import CNNExtractor
@@ -305,6 +306,21 @@ def test_cnn_pickle_keeps_cpu_arrays_and_rebuilds(images):
     np.testing.assert_array_equal(loaded.classes_, [0, 1])
 
 
+def test_cnn_transform_leaves_the_network_as_it_is(images):
+    """A network not ready for the call's device runs as a copy, not moved."""
+    items, _ = images
+    cnn = CNNExtractor(image_size=(16, 16), random_state=0, device="cpu").fit()
+    ref = cnn.transform(items)
+    module = cnn.module_
+    where = {k: (v.device, v.data_ptr()) for k, v in module.state_dict().items()}
+    module.train()  # not ready to run: transform must not switch it back
+    np.testing.assert_allclose(cnn.transform(items), ref, rtol=1e-5, atol=1e-6)
+    assert cnn.module_ is module and module.training
+    assert where == {
+        k: (v.device, v.data_ptr()) for k, v in module.state_dict().items()
+    }
+
+
 def test_cnn_fitted_on_gpu_scores_on_cpu(images):
     """Simulated: a GPU fit (bf16 autocast, device="cuda", bf16 weights).
 
@@ -318,7 +334,9 @@ def test_cnn_fitted_on_gpu_scores_on_cpu(images):
     cnn.set_params(device="cuda")  # and the fit's device setting
     loaded = pickle.loads(pickle.dumps(cnn))
     params = list(loaded.module_.parameters())
-    assert {(p.device.type, p.dtype) for p in params} == {("cpu", torch.float32)}
+    # fp32 weights, on the GPU when device="cuda" resolves here, else the CPU
+    where = "cuda" if torch.cuda.is_available() else "cpu"
+    assert {(p.device.type, p.dtype) for p in params} == {(where, torch.float32)}
     if not torch.cuda.is_available():
         with pytest.raises(ParameterError, match="set_params\\(device='cpu'\\)"):
             loaded.transform(items)
@@ -338,9 +356,11 @@ def test_cnn_missing_and_bad_items(images, tmp_path):
     col[1], col[4], col[7] = None, str(tmp_path / "gone.png"), truncated
     with pytest.raises(InputError, match="row 4 .*gone.png.*not found"):
         cnn.transform(col)
-    out = cnn.set_params(on_error="missing").transform(col)
-    assert [e.row for e in cnn.errors_] == [4, 7]
-    assert "JPEG" in cnn.errors_[1].reason
+    with collect_item_errors() as errors:
+        out = cnn.set_params(on_error="missing").transform(col)
+    assert [e.row for e in errors] == [4, 7]
+    assert "JPEG" in errors[1].reason
+    assert not hasattr(cnn, "errors_")
     assert np.isnan(out[[1, 4, 7]]).all()
     keep = [i for i in range(12) if i not in (1, 4, 7)]
     # the good rows are batched differently (oneDNN may pick another
@@ -357,8 +377,9 @@ def test_cnn_fine_tune_leaves_out_missing_and_bad_items(images):
     labels = np.asarray(y, dtype=object)
     labels[3] = None
     cnn = CNNExtractor(image_size=(16, 16), fine_tune_epochs=1, on_error="missing")
-    cnn.fit(col, labels)
-    assert [e.row for e in cnn.errors_] == [5]
+    with collect_item_errors() as errors:
+        cnn.fit(col, labels)
+    assert [e.row for e in errors] == [5]
     assert len(cnn.loss_curve_) == 1
     with pytest.raises(InputError, match="row 5"):
         CNNExtractor(image_size=(16, 16), fine_tune_epochs=1).fit(col, labels)
