@@ -81,22 +81,23 @@ def _nets():
 # Parameters
 # --------------------------------------------------------------------------
 def _size_pair(value, name="image_size"):
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(
+    """``value`` as (height, width): an int is a square's side, else a pair."""
+
+    def side(v):
+        return (
             isinstance(v, (int, np.integer))
             and not isinstance(v, bool)
             and 1 <= v <= _MAX_SIDE
-            for v in value
         )
+
+    if side(value):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(side, value)):
+        return int(value[0]), int(value[1])
+    raise ParameterError(
+        f"{name} must be an integer (the side of a square) or a (height, width) "
+        f"pair of integers, each from 1 to {_MAX_SIDE}; got {value!r}"
     )
-    if not ok:
-        raise ParameterError(
-            f"{name} must be a (height, width) pair of integers from 1 to "
-            f"{_MAX_SIDE}; got {value!r}"
-        )
-    return int(value[0]), int(value[1])
 
 
 def _triple(value, name, *, positive=False):
@@ -189,8 +190,8 @@ class CNNExtractor(BaseImageExtractor):
     pooling : {"avg", "max", "avg+max"}, default="avg"
         Global pooling of a 4-D feature map (and of the token axis of 3-D
         output): mean, maximum, or both concatenated (twice the width).
-    image_size : tuple of int (height, width), default=(224, 224)
-        Every image is resized to this size.
+    image_size : int or tuple of int (height, width), default=(224, 224)
+        Every image is resized to this size; an int ``n`` is ``(n, n)``.
     resize : {"exact", "pad"}, default="exact"
         Stretch to ``image_size``, or fit inside it keeping the aspect ratio
         and pad with black.
@@ -299,7 +300,7 @@ class CNNExtractor(BaseImageExtractor):
     --------
     >>> import numpy as np
     >>> images = np.random.default_rng(0).random((4, 32, 32))
-    >>> cnn = CNNExtractor(image_size=(32, 32), random_state=0)
+    >>> cnn = CNNExtractor(image_size=32, random_state=0)
     >>> cnn.fit_transform(images).shape  # doctest: +SKIP
     (4, 256)
     """
@@ -309,7 +310,7 @@ class CNNExtractor(BaseImageExtractor):
         "weights": [str, os.PathLike, None],
         "layer": [str, None],
         "pooling": [StrOptions({"avg", "max", "avg+max"})],
-        "image_size": [tuple, list],
+        "image_size": [Integral, tuple, list],  # values: _size_pair
         "resize": [StrOptions({"exact", "pad"})],
         "mean": [tuple, list, np.ndarray],
         "std": [tuple, list, np.ndarray],
@@ -892,7 +893,7 @@ class CNNExtractor(BaseImageExtractor):
             dict(
                 common,
                 backbone=tiny,
-                image_size=(12, 12),
+                image_size=12,  # an int: a square
                 pooling="avg+max",
                 device="cpu",
             ),

@@ -389,10 +389,34 @@ def test_cnn_fine_tune_leaves_out_missing_and_bad_items(images):
         CNNExtractor(image_size=(16, 16), fine_tune_epochs=1).fit(items, [1] * 12)
 
 
+def test_cnn_image_size_int_is_a_square(images, rng):
+    items, _ = images
+    square = CNNExtractor(image_size=16, random_state=0).fit()
+    pair = CNNExtractor(image_size=(16, 16), random_state=0).fit()
+    np.testing.assert_allclose(
+        square.transform(items), pair.transform(items), rtol=1e-5, atol=1e-6
+    )
+    stack = (rng.random((3, 16, 16, 3)) * 255).astype(np.uint8)  # the fast path
+    assert square.transform(stack).shape == (3, 256)
+    assert CNNExtractor(image_size=np.int64(16)).fit().n_features_out_ == 256
+    loaded = pickle.loads(pickle.dumps(square))
+    np.testing.assert_allclose(
+        loaded.transform(items), square.transform(items), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "size", [0, -3, 9000, True, (16, 0), (16,), (16, 16, 3), (16.0, 16), "16", 16.0]
+)
+def test_cnn_bad_image_size_raises_parameter_error(size):
+    with pytest.raises(ParameterError, match="image_size"):
+        CNNExtractor(image_size=size).fit()
+
+
 def test_cnn_parameter_errors():
     with pytest.raises(ParameterError, match="image_size=\\(4, 4\\).*at least 8x8"):
         CNNExtractor(image_size=(4, 4)).fit()
-    with pytest.raises(ParameterError, match="image_size must be a"):
+    with pytest.raises(ParameterError, match="image_size must be an integer"):
         CNNExtractor(image_size=(16, 0)).fit()
     with pytest.raises(ParameterError, match="mean must be three numbers"):
         CNNExtractor(image_size=(16, 16), mean=(0.5, 0.5)).fit()
