@@ -23,7 +23,11 @@ from mmfeat.fusion._modality import (
     select_columns,
     validate_modalities,
 )
-from mmfeat.utils._sklearn_compat import _BaseComposition
+from mmfeat.utils._sklearn_compat import (
+    Integral,
+    StrOptions,
+    _BaseComposition,
+)
 from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tables import check_table
 
@@ -34,6 +38,16 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
     """Fit one classifier per modality; subclasses combine their probabilities."""
 
     _required_parameters = ["estimators"]
+
+    _parameter_constraints = {
+        # (name, estimator, columns) triples: validate_modalities says what
+        # is wrong with an entry
+        "estimators": [list, tuple],
+        "cv": ["cv_object", StrOptions({"prefit"})],
+        "all_missing": [StrOptions({"raise", "prior"})],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
 
     # parameters of nested estimators: model.set_params(image__svc__C=10)
     @property
@@ -73,10 +87,6 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
 
     def _check_common(self):
         names = validate_modalities(self.estimators)
-        if self.all_missing not in ("raise", "prior"):
-            raise ParameterError(
-                f"all_missing must be 'raise' or 'prior'; got {self.all_missing!r}"
-            )
         if isinstance(self.cv, str) and not self._prefit():
             raise ParameterError(
                 f"cv must be an int, a splitter or 'prefit'; got {self.cv!r}"

@@ -22,7 +22,13 @@ from mmfeat.utils._item_errors import (
     report_item_errors,
     report_presence,
 )
-from mmfeat.utils._sklearn_compat import _BaseComposition
+from mmfeat.utils._sklearn_compat import (
+    HasMethods,
+    Integral,
+    StrOptions,
+    _BaseComposition,
+    _fit_context,
+)
 from mmfeat.utils._state import CheckedStateMixin, check_array_arg, state_error
 
 __all__ = ["MultimodalFuser", "make_fuser", "fusion_weight_grid"]
@@ -469,6 +475,20 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
 
     _required_parameters = ["transformers"]
 
+    _parameter_constraints = {
+        # (name, transformer, columns) triples; _validate says what is wrong
+        "transformers": [list, tuple],
+        "weights": [None, dict],
+        "block_norm": [StrOptions({"l2", "standard"}), None, dict],
+        "impute": [StrOptions(set(_IMPUTES)), dict],
+        "missing_indicator": ["boolean", list, tuple, set],
+        "sparse_output": [StrOptions({"auto"}), "boolean"],
+        "remainder": [StrOptions({"drop", "passthrough"})],
+        "memory": [None, str, HasMethods(["cache"])],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         transformers,
@@ -535,15 +555,6 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
                 )
         names = [name for name, _, _ in self.transformers]
         self._validate_names(names)
-        if self.sparse_output not in ("auto", True, False):
-            raise ParameterError(
-                "sparse_output must be 'auto', True or False; "
-                f"got {self.sparse_output!r}"
-            )
-        if self.remainder not in ("drop", "passthrough"):
-            raise ParameterError(
-                f"remainder must be 'drop' or 'passthrough'; got {self.remainder!r}"
-            )
         weights = check_weight_dict(self.weights, names, ("block", "blocks"))
         norms = _per_block(
             self.block_norm, names, "block_norm", ("l2", "standard", None)
@@ -605,7 +616,7 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
         return _FusedColumns(
             blocks,
             remainder=self.remainder,
-            sparse_threshold=0.0 if self.sparse_output is False else 1.0,
+            sparse_threshold=1.0 if self._sparse_mode() != "dense" else 0.0,
             n_jobs=self.n_jobs,
             verbose=self.verbose,
             verbose_feature_names_out=True,
@@ -638,6 +649,7 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
         self.fit_transform(X, y, **params)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None, **params):
         """Fit every block and return the fused features.
 
@@ -664,12 +676,19 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
             self.feature_names_in_ = ct.feature_names_in_
         return self._convert(Xt)
 
+    def _sparse_mode(self):
+        """``"auto"``, ``"sparse"`` or ``"dense"`` from ``sparse_output``."""
+        if isinstance(self.sparse_output, str):
+            return "auto"
+        return "sparse" if self.sparse_output else "dense"
+
     def _convert(self, Xt):
         any_sparse = False
         for _, trans, _ in self.column_transformer_.transformers_:
             if isinstance(trans, Pipeline):
                 any_sparse |= getattr(trans.steps[-1][1], "sparse_input_", False)
-        if self.sparse_output is True or (self.sparse_output == "auto" and any_sparse):
+        mode = self._sparse_mode()
+        if mode == "sparse" or (mode == "auto" and any_sparse):
             return Xt.tocsr() if sp.issparse(Xt) else sp.csr_matrix(Xt)
         return Xt.toarray() if sp.issparse(Xt) else Xt
 

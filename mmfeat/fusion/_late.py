@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion._base import BaseModalityEnsemble
 from mmfeat.fusion._modality import check_weight_dict
+from mmfeat.utils._sklearn_compat import StrOptions, _fit_context
 
 __all__ = ["LateFusionClassifier"]
 
@@ -156,6 +157,11 @@ class LateFusionClassifier(BaseModalityEnsemble):
     (1, 2)
     """
 
+    _parameter_constraints = {
+        **BaseModalityEnsemble._parameter_constraints,
+        "weights": [None, dict, StrOptions({"learn"})],
+    }
+
     def __init__(
         self,
         estimators,
@@ -187,6 +193,7 @@ class LateFusionClassifier(BaseModalityEnsemble):
             raise ParameterError("at least one modality weight must be > 0")
         return w / w.sum()
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the modality models (and learn the weights when asked).
 

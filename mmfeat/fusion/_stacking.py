@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.fusion._base import BaseModalityEnsemble
 from mmfeat.fusion._modality import all_missing_rows, raise_all_missing, select_columns
+from mmfeat.utils._sklearn_compat import HasMethods, _fit_context
 
 __all__ = ["ModalityStackingClassifier"]
 
@@ -106,6 +107,13 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
     6
     """
 
+    _parameter_constraints = {
+        **BaseModalityEnsemble._parameter_constraints,
+        "final_estimator": [None, HasMethods("fit")],
+        "passthrough": ["boolean", list, tuple],
+        "drop_modalities": ["boolean"],
+    }
+
     def __init__(
         self,
         estimators,
@@ -179,6 +187,7 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
             X[self.passthrough_columns_].to_numpy(dtype=np.float64), nan=0.0
         )
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the modality models and the meta-model.
 
