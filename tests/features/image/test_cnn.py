@@ -462,3 +462,72 @@ def test_cnn_fine_tuning_improves_linear_probe(data_home):
     assert tuned.loss_curve_[-1] < tuned.loss_curve_[0] / 2
     assert tuned_acc > random_init + 0.02, (random_init, tuned_acc)
     assert tuned_acc > 0.88, tuned_acc
+
+
+# -- the GPU decoder's CPU side (decode="gpu"; its GPU side needs CUDA) -------------
+class _NoNvjpeg:
+    """A torchvision whose nvJPEG refuses every stream."""
+
+    class io:
+        class ImageReadMode:
+            RGB = "RGB"
+
+        @staticmethod
+        def decode_jpeg(*args, **kwargs):
+            raise RuntimeError("nvJPEG refused the stream")
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """The files opened from now on, in order."""
+    names = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        names.append(os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    return names
+
+
+def _photo_files(tmp_path):
+    yy, xx = np.mgrid[0:20, 0:24]
+    img = np.stack([xx * 10, yy * 12, (xx + yy) * 5], axis=2).astype(np.uint8)
+    png, jpg = tmp_path / "a.png", tmp_path / "a.jpg"
+    cv2.imwrite(str(png), img)
+    cv2.imwrite(str(jpg), img)
+    return str(png), str(jpg)
+
+
+def test_gpu_decoder_reads_each_file_once(tmp_path, opened):
+    from mmfeat.io import GpuJpegDecoder
+
+    png, jpg = _photo_files(tmp_path)
+    options = dict(mode="rgb", size=(16, 16), dtype="uint8")
+    expected = {path: read_image(path, **options) for path in (png, jpg)}
+    opened.clear()
+    decoder = GpuJpegDecoder(torch, _NoNvjpeg, torch.device("cpu"), size=(16, 16))
+    kind, image = decoder._fetch(png)  # not a JPEG: decoded from the bytes read
+    assert kind == "image" and opened == [png]
+    np.testing.assert_array_equal(image, expected[png])
+    fetched = decoder._fetch(jpg)
+    assert fetched[0] == "jpeg" and opened == [png, jpg]
+    # nvJPEG refuses it: the CPU decodes the bytes already read, not the file
+    (out,), rows = decoder._images([fetched], 0, [])
+    assert rows == [0] and opened == [png, jpg]
+    np.testing.assert_array_equal(out.permute(1, 2, 0).numpy(), expected[jpg])
+
+
+def test_gpu_decoder_keeps_the_pixel_limit_it_is_given(tmp_path):
+    from mmfeat.io import GpuJpegDecoder
+
+    png, jpg = _photo_files(tmp_path)  # 24x20 = 480 pixels
+    decoder = GpuJpegDecoder(
+        torch, _NoNvjpeg, torch.device("cpu"), size=(16, 16), max_pixels=400
+    )
+    for path in (png, jpg):
+        with pytest.raises(InputError, match="over max_pixels=400"):
+            decoder._fetch(path)
+    with pytest.raises(InputError, match="image file not found"):
+        decoder._fetch(str(tmp_path / "gone.jpg"))
