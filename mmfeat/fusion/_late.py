@@ -91,9 +91,13 @@ class LateFusionClassifier(BaseModalityEnsemble):
         (typically an mmfeat extractor and a classifier), and the columns it
         reads (a column name gives it a 1-D column of items, as mmfeat's
         extractors take). Models without ``predict_proba`` (LinearSVC, SVC
-        without ``probability=True``) are calibrated with
-        by a multinomial logistic regression on their out-of-fold decision
-        values (one-vs-one margins for SVC), fitted on their features.
+        without ``probability=True``) are calibrated by a multinomial
+        logistic regression on their out-of-fold decision values (one-vs-one
+        margins for SVC). What that costs: with ``weights="learn"`` the
+        ``cv`` fold models give those decision values, so such a modality
+        is fitted ``cv + 1`` times, as any other; with given weights it
+        takes a 3-fold inner split (4 fits). ``verbose=1`` prints the count
+        and joblib's progress.
     weights : None, dict of str to float, or "learn", default=None
         ``None``: equal weights. A dict: weight by modality name (left-out
         modalities weigh 1; weights are normalised to sum to 1). ``"learn"``:

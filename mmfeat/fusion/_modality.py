@@ -191,13 +191,27 @@ class LogisticCalibratedClassifier(CheckedStateMixin, ClassifierMixin, BaseEstim
             )
             D = D[:, None] if D.ndim == 1 else D
             self.estimator_ = est.fit(X, y, **params)
+        return self._fit_map(self.estimator_, D, y, sample_weight)
+
+    def _fit_map(self, fitted, D, y, sample_weight=None):
+        """Use ``fitted`` as it is; fit the logistic map on decision values ``D``.
+
+        For out-of-fold decision values computed elsewhere (the fusion's own
+        folds), so no second cross-validation runs.
+        """
+        params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.estimator_ = fitted
         self.calibrator_ = LogisticRegression(max_iter=2000).fit(D, y, **params)
         self.classes_ = self.calibrator_.classes_
         return self
 
     def predict_proba(self, X):
         """Class probabilities."""
-        return self.calibrator_.predict_proba(self._decisions(self.estimator_, X))
+        return self.predict_proba_from_decisions(self._decisions(self.estimator_, X))
+
+    def predict_proba_from_decisions(self, D):
+        """Class probabilities from the classifier's decision values ``D``."""
+        return self.calibrator_.predict_proba(D)
 
     def predict(self, X):
         """The classifier's own predictions."""
@@ -213,6 +227,61 @@ def split_modality_model(estimator):
 
 def _needs_calibration(final):
     return not hasattr(final, "predict_proba")
+
+
+def _prepare(estimator, Xm, y, sample_weight, groups, name, rows):
+    """Clone and fit the feature steps on the present rows; return the rest.
+
+    Returns ``(estimator, head, final, Xt, yp, sw, gp)``: the clone, its
+    fitted feature steps (or None), its unfitted final step, and the
+    features, labels, weights and groups of the rows it can use.
+    """
+    estimator = clone(estimator)
+    present = np.flatnonzero(~absent_items(Xm))
+    Xp = take_rows(Xm, present)
+    yp = y[present]
+    sw = None if sample_weight is None else sample_weight[present]
+    gp = None if groups is None else groups[present]
+    head, final = split_modality_model(estimator)
+    if head is not None:
+        with capture_item_errors() as log:
+            Xt = head.fit_transform(Xp, yp)
+        _report(log, present, rows, name)
+    else:
+        Xt = Xp
+    ok = ~nan_rows(Xt)
+    if not ok.all():
+        Xt = take_rows(Xt, np.flatnonzero(ok))
+        yp = yp[ok]
+        sw = None if sw is None else sw[ok]
+        gp = None if gp is None else gp[ok]
+    if len(yp) == 0:
+        raise InputError(
+            "no training row has this modality (every item is missing or unreadable)",
+            source=name or "modality",
+        )
+    return estimator, head, final, Xt, yp, sw, gp
+
+
+def _fit_final(final, Xt, yp, sw):
+    """Fit the final step, with the sample weights when it takes them."""
+    fit_params = {}
+    if sw is not None:
+        target = (
+            final.estimator
+            if isinstance(final, LogisticCalibratedClassifier)
+            else final
+        )
+        if has_fit_parameter(target, "sample_weight"):
+            fit_params["sample_weight"] = sw
+    return final.fit(Xt, yp, **fit_params)
+
+
+def _assemble(estimator, head, final):
+    """The fitted modality model: the fitted feature steps, then ``final``."""
+    if head is None:
+        return final
+    return Pipeline(list(head.steps) + [(estimator.steps[-1][0], final)])
 
 
 def fit_modality(
@@ -243,30 +312,9 @@ def fit_modality(
     n_used : int
         Rows the model was fitted on.
     """
-    estimator = clone(estimator)
-    present = np.flatnonzero(~absent_items(Xm))
-    Xp = take_rows(Xm, present)
-    yp = y[present]
-    sw = None if sample_weight is None else sample_weight[present]
-    gp = None if groups is None else groups[present]
-    head, final = split_modality_model(estimator)
-    if head is not None:
-        with capture_item_errors() as log:
-            Xt = head.fit_transform(Xp, yp)
-        _report(log, present, rows, name)
-    else:
-        Xt = Xp
-    ok = ~nan_rows(Xt)
-    if not ok.all():
-        Xt = take_rows(Xt, np.flatnonzero(ok))
-        yp = yp[ok]
-        sw = None if sw is None else sw[ok]
-        gp = None if gp is None else gp[ok]
-    if len(yp) == 0:
-        raise InputError(
-            "no training row has this modality (every item is missing or unreadable)",
-            source="modality",
-        )
+    estimator, head, final, Xt, yp, sw, gp = _prepare(
+        estimator, Xm, y, sample_weight, groups, name, rows
+    )
     if _needs_calibration(final):
         classes, counts = np.unique(yp, return_counts=True)
         cv = max(2, min(calibration_cv, int(counts.min())))
@@ -277,21 +325,47 @@ def fit_modality(
             if counts.min() >= 2 and len(classes) > 1
             else final
         )
-    fit_params = {}
-    if sw is not None:
-        target = (
-            final.estimator
-            if isinstance(final, LogisticCalibratedClassifier)
-            else final
-        )
-        if has_fit_parameter(target, "sample_weight"):
-            fit_params["sample_weight"] = sw
-    final.fit(Xt, yp, **fit_params)
-    if head is not None:
-        fitted = Pipeline(list(head.steps) + [(estimator.steps[-1][0], final)])
-    else:
-        fitted = final
-    return fitted, len(yp)
+    _fit_final(final, Xt, yp, sw)
+    return _assemble(estimator, head, final), len(yp)
+
+
+def _decision_model(estimator, Xm, y, sample_weight, groups, name, rows):
+    """Fit a modality whose classifier has no ``predict_proba``, uncalibrated.
+
+    SVC and NuSVC give one-vs-one margins (see
+    :class:`LogisticCalibratedClassifier`). Returns ``(estimator, head,
+    final, n_used)``.
+    """
+    estimator, head, final, Xt, yp, sw, _ = _prepare(
+        estimator, Xm, y, sample_weight, groups, name, rows
+    )
+    if "decision_function_shape" in final.get_params():
+        final.set_params(decision_function_shape="ovo")
+    _fit_final(final, Xt, yp, sw)
+    return estimator, head, final, len(yp)
+
+
+def _decisions_on(head, final, Xm, name, rows=None):
+    """Decision values of a fitted modality on ``Xm``; NaN rows where missing."""
+    n = n_rows(Xm)
+    present = np.flatnonzero(~absent_items(Xm))
+    D = None
+    if len(present):
+        Xp = take_rows(Xm, present)
+        if head is not None:
+            with capture_item_errors() as log:
+                Xt = head.transform(Xp)
+            _report(log, present, rows, name)
+        else:
+            Xt = Xp
+        ok = ~nan_rows(Xt)
+        if ok.any():
+            d = final.decision_function(take_rows(Xt, np.flatnonzero(ok)))
+            d = np.asarray(d, dtype=np.float64)
+            d = d[:, None] if d.ndim == 1 else d
+            D = np.full((n, d.shape[1]), np.nan)
+            D[present[ok]] = d
+    return D if D is not None else np.full((n, 0), np.nan)
 
 
 def calibrate_prefit(estimator, Xm, y, *, name=None):
@@ -442,6 +516,58 @@ def _full_job(name, estimator, Xm, y, sample_weight, groups, calibration_cv):
     )
 
 
+def _decision_full_job(name, estimator, Xm, y, sample_weight, groups, calibration_cv):
+    return _decision_model(estimator, Xm, y, sample_weight, groups, name, None)
+
+
+def _decision_fold_job(
+    name, estimator, Xm, y, sample_weight, groups, train, test, classes, calibration_cv
+):
+    _, head, final, _ = _decision_model(
+        estimator,
+        take_rows(Xm, train),
+        y[train],
+        None if sample_weight is None else sample_weight[train],
+        None if groups is None else groups[train],
+        name,
+        train,
+    )
+    D = _decisions_on(head, final, take_rows(Xm, test), name, rows=test)
+    return test, D, final.classes_
+
+
+def _calibrate_from_folds(full, folds, y, classes, sample_weight):
+    """The calibrated model and out-of-fold probabilities of a decision modality.
+
+    ``full`` is ``(estimator, head, final, n_used)`` fitted on every row and
+    ``folds`` the ``(test, decisions, classes)`` of each fold model: the
+    logistic map is fitted once, on the out-of-fold decision values. Returns
+    None when the folds do not line up (a fold lacked a class), so the
+    caller falls back to calibrating inside each fold.
+    """
+    estimator, head, final, n_used = full
+    width = {D.shape[1] for _, D, _ in folds}
+    same = all(np.array_equal(c, final.classes_) for _, _, c in folds)
+    if not same or len(width) != 1 or 0 in width or len(final.classes_) < 2:
+        return None
+    D = np.full((len(y), width.pop()), np.nan)
+    for test, block, _ in folds:
+        D[test] = block
+    ok = ~np.isnan(D).any(axis=1)
+    if len(np.unique(y[ok])) < 2:
+        return None
+    sw = None if sample_weight is None else sample_weight[ok]
+    calibrated = LogisticCalibratedClassifier(final, cv="prefit")
+    calibrated._fit_map(final, D[ok], y[ok], sw)
+    oof = np.full((len(y), len(classes)), np.nan)
+    block = np.zeros((int(ok.sum()), len(classes)))
+    block[:, np.searchsorted(classes, calibrated.classes_)] = (
+        calibrated.predict_proba_from_decisions(D[ok])
+    )
+    oof[ok] = block
+    return _assemble(estimator, head, calibrated), n_used, oof
+
+
 def fit_modalities(
     modalities,
     X,
@@ -457,6 +583,14 @@ def fit_modalities(
 ):
     """Fit every modality on all rows and, with ``cv``, get out-of-fold proba.
 
+    A modality whose classifier has no ``predict_proba`` (LinearSVC, SVC)
+    is calibrated on decision values. Without ``cv`` that takes an inner
+    ``calibration_cv``-fold cross-validation (``calibration_cv + 1`` fits
+    of the classifier). With ``cv``, the ``cv`` fold models give the
+    out-of-fold decision values once and the logistic map is fitted on
+    them: ``cv + 1`` fits in all, where a calibration inside every fold
+    would cost ``(cv + 1) * (calibration_cv + 1)``.
+
     Returns
     -------
     fitted : list of estimators
@@ -468,17 +602,23 @@ def fit_modalities(
         ``None`` when ``cv`` is ``None``.
     """
     parts = [select_columns(X, cols) for _, _, cols in modalities]
+    one_pass = [
+        cv is not None and _needs_calibration(split_modality_model(est)[1])
+        for _, est, _ in modalities
+    ]
     # each job brings its refused items back with its result (any backend)
-    full, fold = collecting(_full_job), collecting(_fold_job)
     jobs = [
-        delayed(full)(name, est, Xm, y, sample_weight, groups, calibration_cv)
-        for (name, est, _), Xm in zip(modalities, parts)
+        delayed(collecting(_decision_full_job if quick else _full_job))(
+            name, est, Xm, y, sample_weight, groups, calibration_cv
+        )
+        for (name, est, _), Xm, quick in zip(modalities, parts, one_pass)
     ]
     splits = []
     if cv is not None:
         # one split for every modality, so their out-of-fold rows line up
         splits = resolve_cv(cv, y, groups)
-        for (name, est, _), Xm in zip(modalities, parts):
+        for (name, est, _), Xm, quick in zip(modalities, parts, one_pass):
+            fold = collecting(_decision_fold_job if quick else _fold_job)
             for train, test in splits:
                 jobs.append(
                     delayed(fold)(
@@ -494,20 +634,55 @@ def fit_modalities(
                         calibration_cv,
                     )
                 )
+    if verbose:
+        fits = sum(1 + len(splits) for _ in modalities)
+        print(
+            f"[mmfeat] fitting {len(modalities)} modalities: {fits} model fits "
+            f"({len(splits)} folds + the full fit each)",
+            flush=True,
+        )
     results = unpack_collected(Parallel(n_jobs=n_jobs, verbose=verbose)(jobs))
     m = len(modalities)
-    fitted = [r[0] for r in results[:m]]
-    n_used = [r[1] for r in results[:m]]
-    if cv is None:
-        return fitted, n_used, None
-    oof = []
     k = len(splits)
-    for i in range(m):
-        proba = np.full((len(y), len(classes)), np.nan)
-        for test, block in results[m + i * k : m + (i + 1) * k]:
-            proba[test] = block
-        oof.append(proba)
-    return fitted, n_used, oof
+    fitted, n_used, oof = [], [], []
+    for i, ((name, est, _), Xm) in enumerate(zip(modalities, parts)):
+        folds = results[m + i * k : m + (i + 1) * k]
+        if one_pass[i]:
+            done = _calibrate_from_folds(results[i], folds, y, classes, sample_weight)
+            if done is None:  # a fold without some class: calibrate per fold
+                full = _full_job(
+                    name, est, Xm, y, sample_weight, groups, calibration_cv
+                )
+                folds = [
+                    _fold_job(
+                        name,
+                        est,
+                        Xm,
+                        y,
+                        sample_weight,
+                        groups,
+                        train,
+                        test,
+                        classes,
+                        calibration_cv,
+                    )
+                    for train, test in splits
+                ]
+            else:
+                fitted.append(done[0])
+                n_used.append(done[1])
+                oof.append(done[2])
+                continue
+        else:
+            full = results[i]
+        fitted.append(full[0])
+        n_used.append(full[1])
+        if cv is not None:
+            proba = np.full((len(y), len(classes)), np.nan)
+            for test, block in folds:
+                proba[test] = block
+            oof.append(proba)
+    return fitted, n_used, (oof if cv is not None else None)
 
 
 def predict_modalities(fitted, modalities, X, classes, *, n_jobs=None):

@@ -42,8 +42,11 @@ class ModalityStackingClassifier(BaseModalityEnsemble):
     Parameters
     ----------
     estimators : list of (str, estimator, columns)
-        The modality models, as in :class:`LateFusionClassifier` (models
-        without ``predict_proba`` are calibrated on their features).
+        The modality models, as in :class:`LateFusionClassifier`. Models
+        without ``predict_proba`` are calibrated on the out-of-fold decision
+        values of the ``cv`` fold models that also train the meta-model, so
+        each modality is fitted ``cv + 1`` times whatever its classifier
+        (``verbose=1`` prints the count and joblib's progress).
     final_estimator : classifier, default=None
         The meta-model; ``None`` means ``LogisticRegression(max_iter=1000)``.
     cv : int, cross-validation splitter, iterable or "prefit", default=5
