@@ -1,8 +1,10 @@
 """Exceptions raised by mmfeat.
 
 Every error mmfeat raises on purpose derives from :class:`MmfeatError`, so a
-caller can catch them all at once. Parameter problems are also ``ValueError``
-(as scikit-learn's ``InvalidParameterError`` is), and bad input items raise
+caller can catch them all at once. Every bad parameter raises
+:class:`ParameterError`, also when scikit-learn's parameter validation found
+it: it is scikit-learn's ``InvalidParameterError`` too, hence also a
+``ValueError`` and a ``TypeError``. Bad input items raise
 :class:`InputError`, which says which row, which source and why. A model file
 that :func:`mmfeat.load` will not open without being told to raises
 :class:`UntrustedModelError`; one whose fitted state does not hold together
@@ -12,6 +14,11 @@ versions warns with :class:`ModelVersionWarning`. An output that cannot be
 written (no space, a size limit, another run writing it) raises
 :class:`OutputError`, which is also an ``OSError``.
 """
+
+# The one scikit-learn private imported outside mmfeat.utils._sklearn_compat
+# (which re-exports it for everyone else): that module's package imports this
+# one, so importing it from here would be circular.
+from sklearn.utils._param_validation import InvalidParameterError
 
 __all__ = [
     "MmfeatError",
@@ -29,10 +36,28 @@ class MmfeatError(Exception):
     """Root of every exception raised by mmfeat."""
 
 
-class ParameterError(MmfeatError, ValueError):
+class ParameterError(MmfeatError, InvalidParameterError):
     """A parameter has a value that is not allowed.
 
     The message names the parameter, what is allowed and what was received.
+    It is raised for every bad parameter of an mmfeat estimator or function:
+    the checks of ``_parameter_constraints`` (scikit-learn's machinery, whose
+    ``InvalidParameterError`` mmfeat's ``_fit_context`` turns into this
+    error, same message) and the checks those cannot express (a pair of
+    sizes, one parameter against another).
+
+    It subclasses scikit-learn's ``InvalidParameterError``, so it is also a
+    ``ValueError`` and a ``TypeError``: code that catches those, and
+    scikit-learn's own estimator checks, keep working.
+
+    Examples
+    --------
+    >>> from mmfeat.features.image import HOGExtractor
+    >>> try:
+    ...     HOGExtractor(orientations=0, image_size=(32, 32)).fit()
+    ... except ParameterError as exc:
+    ...     print(str(exc).split(" must ")[0], isinstance(exc, ValueError))
+    The 'orientations' parameter of HOGExtractor True
     """
 
 
