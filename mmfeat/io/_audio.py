@@ -400,7 +400,8 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "sr": [Interval(Integral, 1, None, closed="left"), None],
         "mono": ["boolean"],
-        "max_duration": [Interval(Real, 0, None, closed="neither"), None],
+        # (0, inf]: inf, as read_audio takes it, is no limit
+        "max_duration": [Interval(Real, 0, None, closed="right"), None],
         "max_file_bytes": [Interval(Integral, 1, None, closed="left"), None],
         "on_error": [StrOptions({"raise", "missing"})],
         "n_jobs": [Integral, None],

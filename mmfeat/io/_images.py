@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.exceptions import InputError
 from mmfeat.utils._items import (
     DEFAULT_MAX_FILE_BYTES,
     as_item_list,
@@ -32,6 +32,7 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
 )
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._validation import check_pair
 
 __all__ = [
     "read_image",
@@ -893,8 +894,9 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
         self : ImageReader
             This reader.
         """
-        _check_hw(self.size, "size")
-        _check_hw(self.min_size, "min_size")
+        # the pairs' values, which _parameter_constraints cannot check
+        check_pair(self.size, "size", allow_none=True)
+        check_pair(self.min_size, "min_size", allow_none=True)
         self.n_features_in_ = 1
         return self
 
@@ -952,18 +954,3 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = False
         return tags
-
-
-def _check_hw(value, name):
-    if value is None:
-        return
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and v >= 1 for v in value)
-    )
-    if not ok:
-        raise ParameterError(
-            f"{name} must be None or a (height, width) pair of positive integers; "
-            f"got {value!r}"
-        )

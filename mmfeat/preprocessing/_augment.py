@@ -26,6 +26,7 @@ from mmfeat.utils._sklearn_compat import (
     Interval,
     Real,
     StrOptions,
+    _fit_context,
 )
 from mmfeat.utils._state import CheckedStateMixin
 
@@ -146,12 +147,8 @@ class _BaseAugmenter(CheckedStateMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # parameters
     # ------------------------------------------------------------------
-    def _validate_all(self):
-        """Check every parameter; raise :class:`ParameterError` on a bad one."""
-        try:
-            self._validate_params()
-        except ValueError as exc:  # sklearn's InvalidParameterError
-            raise ParameterError(str(exc)) from None
+    def _check_base_params(self):
+        """What ``_parameter_constraints`` cannot say (checked after them)."""
         if isinstance(self.n_copies, (bool, np.bool_)):
             raise ParameterError(
                 f"n_copies must be None or an int >= 1; got {self.n_copies!r}"
@@ -228,6 +225,7 @@ class _BaseAugmenter(CheckedStateMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # public API
     # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and compute ``sampling_strategy_``.
 
@@ -246,7 +244,7 @@ class _BaseAugmenter(CheckedStateMixin, BaseEstimator):
         self : object
             This augmenter.
         """
-        self._validate_all()
+        self._check_base_params()
         items, _ = self._items_of(X)
         y_arr = self._labels(y, len(items))
         self.sampling_strategy_ = self._strategy(y_arr, len(items))

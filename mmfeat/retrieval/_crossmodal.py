@@ -16,9 +16,8 @@ Queries and gallery items are compared by the correlation of their vectors
 (centred cosine), the similarity the paper found best.
 """
 
-import numbers
-
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.cross_decomposition import CCA
@@ -26,12 +25,21 @@ from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.retrieval._neighbors import NearestNeighborRetriever, _nan_rows
+from mmfeat.utils._sklearn_compat import (
+    HasMethods,
+    Integral,
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
 from mmfeat.utils._state import CheckedStateMixin
-from mmfeat.utils._tables import check_table, select_columns
+from mmfeat.utils._tables import select_columns
 
 __all__ = ["CrossModalRetriever"]
 
@@ -115,6 +123,16 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
     [0, 0, 0]
     """
 
+    _parameter_constraints = {
+        "estimators": [list, tuple],
+        "method": [StrOptions(set(_METHODS))],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "reduce_dim": [Interval(Integral, 1, None, closed="left")],
+        "classifier": [HasMethods(["fit", "predict_proba"]), None],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         estimators,
@@ -145,11 +163,11 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
 
     # -- checks ----------------------------------------------------------
     def _check_params(self, y):
+        # what _parameter_constraints cannot say: the shape of estimators,
+        # and method against y
         est = self.estimators
         if not (
-            isinstance(est, (list, tuple))
-            and len(est) == 2
-            and all(isinstance(e, tuple) and len(e) == 3 for e in est)
+            len(est) == 2 and all(isinstance(e, tuple) and len(e) == 3 for e in est)
         ):
             raise ParameterError(
                 "estimators must be two (name, transformer, columns) triples; "
@@ -158,37 +176,26 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
         names = [e[0] for e in est]
         if len(set(names)) != 2 or not all(isinstance(n, str) and n for n in names):
             raise ParameterError(f"the two modality names must differ; got {names}")
-        if self.method not in _METHODS:
-            raise ParameterError(
-                f"method must be one of {_METHODS}; got {self.method!r}"
-            )
         if self.method != "cca" and y is None:
             raise ParameterError(
                 f"method={self.method!r} learns class posteriors and needs y; "
                 "use method='cca' without labels"
             )
-        for name in ("reduce_dim",) + (
-            ("n_components",) if self.n_components is not None else ()
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Integral) and value > 0):
-                raise ParameterError(f"{name} must be a positive int; got {value!r}")
         return names
 
     def _check_table(self, X, *, reset):
-        """A 2-D table (DataFrame, array or sparse); its width is recorded."""
-        X = check_table(self, X, reset=reset)
-        data = X.data if sp.issparse(X) else X
-        if (
-            isinstance(data, np.ndarray)
-            and data.dtype.kind in "fc"
-            and np.isinf(data).any()
-        ):
-            raise ValueError(
-                "Input X contains infinity (inf); NaN marks a missing "
-                "item, inf is not allowed"
-            )
-        return X
+        """A 2-D table (DataFrame, array or sparse); its width is recorded.
+
+        scikit-learn's checks and messages: 2-D, not empty, not complex, no
+        infinity (NaN marks a missing item); then the width and column names
+        against ``fit`` (``validate_data``). The table itself is kept (a
+        DataFrame stays one, its columns are selected by name).
+        """
+        if not (sp.issparse(X) or isinstance(X, pd.DataFrame)):
+            X = np.asarray(X)
+        check_array(X, accept_sparse="csr", dtype=None, ensure_all_finite="allow-nan")
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        return X.tocsr() if sp.issparse(X) else X
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -229,6 +236,7 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
             return LogisticRegression(C=10.0, max_iter=2000)
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Learn the shared space from paired rows of ``X``.
 

@@ -7,9 +7,18 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array
 
 from mmfeat.exceptions import ParameterError
+from mmfeat.utils._sklearn_compat import (
+    HasMethods,
+    Integral,
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+)
 from mmfeat.utils._state import CheckedStateMixin, state_error
 
 __all__ = ["NearestNeighborRetriever"]
@@ -79,6 +88,14 @@ class NearestNeighborRetriever(CheckedStateMixin, TransformerMixin, BaseEstimato
     [[0, 2]]
     """
 
+    _parameter_constraints = {
+        "transformer": [HasMethods(["fit_transform", "transform"]), None],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(set(_METRICS))],
+        "n_jobs": [Integral, None],
+        "query_chunk_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         transformer=None,
@@ -93,16 +110,6 @@ class NearestNeighborRetriever(CheckedStateMixin, TransformerMixin, BaseEstimato
         self.metric = metric
         self.n_jobs = n_jobs
         self.query_chunk_size = query_chunk_size
-
-    def _check_params(self):
-        if self.metric not in _METRICS:
-            raise ParameterError(
-                f"metric must be one of {_METRICS}; got {self.metric!r}"
-            )
-        for name in ("n_neighbors", "query_chunk_size"):
-            value = getattr(self, name)
-            if not (isinstance(value, numbers.Integral) and value > 0):
-                raise ParameterError(f"{name} must be a positive int; got {value!r}")
 
     def _features(self, X, *, fit, y=None):
         if self.transformer is None:
@@ -130,6 +137,7 @@ class NearestNeighborRetriever(CheckedStateMixin, TransformerMixin, BaseEstimato
     def _embed(self, F):
         return normalize(F) if self.metric == "cosine" else F
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Index the gallery ``X``.
 
@@ -144,7 +152,6 @@ class NearestNeighborRetriever(CheckedStateMixin, TransformerMixin, BaseEstimato
         -------
         self : NearestNeighborRetriever
         """
-        self._check_params()
         if self.transformer is not None:
             self.transformer_ = None
         F = self._features(X, fit=True, y=y)

@@ -167,3 +167,12 @@ def test_read_audio_common_rate_pairs_resample_exactly(source, target, factors):
     y, sr = read_audio(_wav(tone, source), sr=target)
     assert sr == target and abs(y.size - tone.size * target / source) <= 1
     assert _peak_hz(y, sr) == pytest.approx(1000, abs=3)
+
+
+def test_audio_reader_parameters():
+    clip = np.zeros(800, dtype=np.float32)
+    out = AudioReader(sr=8000, max_duration=float("inf")).fit_transform([clip])
+    assert out[0].shape == (800,)
+    for params, name in [({"sr": 0}, "sr"), ({"mono": "yes"}, "mono")]:
+        with pytest.raises(ParameterError, match=f"The '{name}' parameter of Audio"):
+            AudioReader(**params).fit()

@@ -269,6 +269,23 @@ def test_image_reader_bad_size_parameter():
         ImageReader(size=(0, 8)).fit([])
 
 
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"min_size": (8,)}, r"min_size must be None or a \(height, width\) pair"),
+        ({"size": (8, 8.5)}, r"size must be None or a \(height, width\) pair"),
+        ({"size": "8x8"}, "The 'size' parameter of ImageReader"),
+        ({"pad_value": 2.0}, "The 'pad_value' parameter of ImageReader"),
+        ({"dtype": "float64"}, "The 'dtype' parameter of ImageReader"),
+    ],
+)
+def test_image_reader_bad_parameters_are_parameter_errors(params, match):
+    with pytest.raises(ParameterError, match=match):
+        ImageReader(**params).fit([])
+    with pytest.raises(ParameterError, match=match):  # an unfitted reader too
+        ImageReader(**params).transform([np.zeros((8, 8))])
+
+
 def test_input_error_pickles_with_row_and_source():
     import pickle
 

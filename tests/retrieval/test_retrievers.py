@@ -101,6 +101,25 @@ def test_parameters_are_checked(blobs):
         NearestNeighborRetriever().fit(X).query(X, k=0)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_neighbors": 0},
+        {"query_chunk_size": 2.5},
+        {"metric": "manhattan"},
+        {"transformer": "hog"},
+        {"n_jobs": "all"},
+    ],
+)
+def test_nearest_neighbor_bad_parameters_name_the_parameter(blobs, params):
+    X, _ = blobs
+    (name,) = params
+    with pytest.raises(
+        ParameterError, match=f"The '{name}' parameter of NearestNeighborRetriever"
+    ):
+        NearestNeighborRetriever(**params).fit(X)
+
+
 def _paired(rng, n_per=20):
     """Titles and 'photos' (feature vectors) of three classes."""
     words = {0: "red striped shirt", 1: "blue denim jeans", 2: "black leather bag"}
@@ -156,3 +175,43 @@ def test_cross_modal_skips_unusable_items_and_checks_parameters(rng):
         model.embed(X, "audio")
     with pytest.raises(ParameterError, match="method"):
         CrossModalRetriever(model.estimators, method="pls").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_components": 0}, "The 'n_components' parameter of CrossModalRetriever"),
+        ({"reduce_dim": -1}, "The 'reduce_dim' parameter of CrossModalRetriever"),
+        ({"classifier": NearestNeighbors()}, "The 'classifier' parameter"),
+        ({"estimators": "image"}, "The 'estimators' parameter of CrossModalRetriever"),
+    ],
+)
+def test_cross_modal_bad_parameters_name_the_parameter(rng, params, match):
+    X, y = _paired(rng)
+    est = [("image", _as_matrix(), "photo"), ("text", TfidfExtractor(), "title")]
+    with pytest.raises(ParameterError, match=match):
+        CrossModalRetriever(**{"estimators": est, **params}).fit(X, y)
+
+
+def test_cross_modal_tables_checked_with_sklearn_messages(rng):
+    X, y = _paired(rng)
+    model = CrossModalRetriever(
+        [("image", _as_matrix(), "photo"), ("text", TfidfExtractor(), "title")],
+        method="semantic",
+    ).fit(X, y)
+    assert list(model.feature_names_in_) == ["photo", "title"]
+    with pytest.raises(ValueError, match="seen at fit time, yet now missing:\n- photo"):
+        model.embed(X[["title"]], "text")
+    with pytest.raises(ValueError, match="feature names should match"):
+        model.embed(X.rename(columns={"photo": "image"}), "text")
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        model.embed(X["title"], "text")
+    F = np.ones((10, 2)) + np.arange(20).reshape(10, 2) % 3
+    every = slice(0, None)
+    ident = [("a", FunctionTransformer(), every), ("b", FunctionTransformer(), every)]
+    cca = CrossModalRetriever(ident, method="cca", n_components=1).fit(F)
+    with pytest.raises(ValueError, match="X has 1 features, but CrossModalRetriever"):
+        cca.embed(F[:, :1], "a")
+    F[3, 1] = np.inf
+    with pytest.raises(ValueError, match="Input contains infinity"):
+        CrossModalRetriever(ident, method="cca").fit(F)

@@ -118,7 +118,7 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     _mmfeat_input = "audio"
 
     _parameter_constraints = {
-        "frontend": [HasMethods(["fit", "transform"]), None],
+        "frontend": [HasMethods(["fit", "transform", "get_params"]), None],
         "n_words": [Interval(Integral, 1, None, closed="left")],
         "encoding": [StrOptions({"hard", "soft"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
@@ -198,6 +198,12 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         levels = check_levels(self.pyramid_levels, example=(1, 2))
         rng = check_random_state(self.random_state)
         frontend = MFCCExtractor(deltas=1) if self.frontend is None else self.frontend
+        if "pooling" not in frontend.get_params():
+            raise ParameterError(
+                "frontend must give frames: an MFCCExtractor, or a transformer "
+                f"with a pooling parameter that pooling=None turns off; got "
+                f"{type(frontend).__name__}"
+            )
         params = {"pooling": None}
         if "n_jobs" in frontend.get_params():
             params["n_jobs"] = self.n_jobs

@@ -242,7 +242,8 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     htk : bool, default=False
         HTK mel formula.
     mel_norm : {"slaney"} or float or None, default="slaney"
-        Mel filter normalisation (librosa's ``filters.mel(norm=...)``).
+        Mel filter normalisation (librosa's ``filters.mel(norm=...)``): a
+        number p > 0 (``inf`` too) gives each filter a unit Lp norm.
     dct_type : {1, 2, 3}, default=2
         DCT type.
     norm : {"ortho", None}, default="ortho"
@@ -251,8 +252,10 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         Cepstral liftering coefficient; 0 disables it.
     top_db : float or None, default=80.0
         Floor of the dB spectrogram below each clip's maximum.
-    deltas : {0, 1, 2}, default=0
-        Append first (and second) derivatives over time.
+    deltas : {0, 1, 2} or bool, default=0
+        Append first (and second) derivatives over time: 1 the first, 2 the
+        first and second. A boolean is taken as 0 or 1: ``deltas=True``
+        appends the first derivatives.
     delta_width : int, default=9
         Savitzky-Golay window (odd, >= 3). Clips with fewer frames use the
         widest odd window that fits; clips with fewer than 3 frames get zero
@@ -327,12 +330,16 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         "fmin": [Interval(Real, 0, None, closed="left")],
         "fmax": [Interval(Real, 0, None, closed="neither"), None],
         "htk": ["boolean"],
-        "mel_norm": [StrOptions({"slaney"}), Real, None],
-        "dct_type": [Integral],
+        "mel_norm": [
+            StrOptions({"slaney"}),
+            Interval(Real, 0, None, closed="right"),
+            None,
+        ],
+        "dct_type": [Interval(Integral, 1, 3, closed="both")],
         "norm": [StrOptions({"ortho"}), None],
         "lifter": [Interval(Real, 0, None, closed="left")],
         "top_db": [Interval(Real, 0, None, closed="left"), None],
-        "deltas": [Interval(Integral, 0, 2, closed="both")],
+        "deltas": [Interval(Integral, 0, 2, closed="both"), "boolean"],
         "delta_width": [Interval(Integral, 3, 101, closed="both")],
         "cmvn": [StrOptions({"mean", "meanvar"}), None],
         "pooling": [list, tuple, str, None],
@@ -395,6 +402,10 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------
+    def _n_deltas(self):
+        """``deltas`` as the int 0, 1 or 2 (``True`` is 1, ``False`` 0)."""
+        return int(self.deltas)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Build the filterbank, window, DCT and delta tables.
@@ -416,8 +427,6 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             raise ParameterError(
                 f"win_length={win_length} must not exceed n_fft={self.n_fft}"
             )
-        if self.dct_type not in (1, 2, 3):
-            raise ParameterError(f"dct_type must be 1, 2 or 3; got {self.dct_type!r}")
         if self.n_mfcc > self.n_mels:
             raise ParameterError(
                 f"n_mfcc={self.n_mfcc} cannot exceed n_mels={self.n_mels}"
@@ -440,7 +449,20 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 "pooling=None / BoAW"
             )
         self.hop_length_ = self.hop_length or win_length // 4
-        window = get_window(self.window, win_length, fftbins=True).astype(np.float64)
+        if self.hop_length_ < 1:
+            raise ParameterError(
+                f"hop_length=None is win_length // 4 = 0 with win_length="
+                f"{win_length}; set hop_length to a positive number of samples"
+            )
+        try:
+            window = get_window(self.window, win_length, fftbins=True)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"window={self.window!r} is not a window scipy.signal.get_window "
+                f"can build ({exc}); use a name such as 'hann' or a tuple such as "
+                "('kaiser', 8.0)"
+            ) from None
+        window = window.astype(np.float64)
         left = (self.n_fft - win_length) // 2
         self.window_ = np.zeros(self.n_fft)
         self.window_[left : left + win_length] = window
@@ -462,8 +484,8 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 dct * (1 + (self.lifter / 2) * np.sin(np.pi * n / self.lifter))[:, None]
             )
         self.dct_ = np.ascontiguousarray(dct)
-        self._tables = _savgol_tables(self.delta_width, self.deltas)
-        per_frame = self.n_mfcc * (1 + self.deltas)
+        self._tables = _savgol_tables(self.delta_width, self._n_deltas())
+        per_frame = self.n_mfcc * (1 + self._n_deltas())
         self.n_features_out_ = per_frame * (
             1 if self._stats is None else len(self._stats)
         )
@@ -543,10 +565,11 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             _db_floor(mel, frame_offsets, 1e-10, 0.0, top_db, db)
             coef = np.ascontiguousarray(db @ self.dct_.T)
             conv, lo, hi, widths = self._tables
-            feat = np.empty((coef.shape[0], self.n_mfcc * (1 + self.deltas)))
+            n_deltas = self._n_deltas()
+            feat = np.empty((coef.shape[0], self.n_mfcc * (1 + n_deltas)))
             cmvn = {None: 0, "mean": 1, "meanvar": 2}[self.cmvn]
             _deltas_cmvn(
-                coef, frame_offsets, self.deltas, conv, lo, hi, widths, cmvn, feat
+                coef, frame_offsets, n_deltas, conv, lo, hi, widths, cmvn, feat
             )
         return feat, frame_offsets
 
@@ -606,7 +629,7 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "mel_basis_")
         base = [f"mfcc{k}" for k in range(self.n_mfcc)]
-        for d in range(1, self.deltas + 1):
+        for d in range(1, self._n_deltas() + 1):
             base += [f"d{d}_mfcc{k}" for k in range(self.n_mfcc)]
         if self._stats is None:
             return np.asarray(base, dtype=object)

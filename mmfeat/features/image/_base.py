@@ -8,8 +8,13 @@ from mmfeat.io import read_image
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._validation import check_pair
 
-__all__ = ["BaseImageExtractor", "numeric_stack"]
+__all__ = ["MAX_IMAGE_SIDE", "BaseImageExtractor", "numeric_stack"]
+
+#: The largest ``image_size`` side an extractor resizes to (a model file
+#: cannot ask for more).
+MAX_IMAGE_SIDE = 1 << 15
 
 
 def numeric_stack(X, *, mode, size, min_size=None):
@@ -54,11 +59,19 @@ class BaseImageExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
+    def _image_size(self):
+        """``image_size`` checked: None, or a (height, width) pair of ints."""
+        return check_pair(
+            getattr(self, "image_size", None),
+            "image_size",
+            high=MAX_IMAGE_SIDE,
+            allow_none=True,
+        )
+
     def _read_options(self, mode, **extra):
-        size = getattr(self, "image_size", None)
         return dict(
             mode=mode,
-            size=None if size is None else tuple(size),
+            size=self._image_size(),
             resize=getattr(self, "resize", "exact"),
             **extra,
         )

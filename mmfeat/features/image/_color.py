@@ -142,6 +142,7 @@ class ColorHistogramExtractor(BaseImageExtractor):
             The fitted extractor.
         """
         bins = _check_bins(self.bins)
+        self._image_size()
         self.n_features_out_ = int(np.prod(bins))
         self.n_features_in_ = 1
         return self

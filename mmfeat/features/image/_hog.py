@@ -3,7 +3,11 @@
 import numpy as np
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.features.image._base import BaseImageExtractor, numeric_stack
+from mmfeat.features.image._base import (
+    MAX_IMAGE_SIDE,
+    BaseImageExtractor,
+    numeric_stack,
+)
 from mmfeat.features.image._hog_kernels import (
     NORMS,
     _cell_histograms,
@@ -19,23 +23,12 @@ from mmfeat.utils._sklearn_compat import (
     StrOptions,
     _fit_context,
     check_is_fitted,
+    validate_params,
 )
 from mmfeat.utils._state import check_int_arg, state_error
+from mmfeat.utils._validation import check_pair
 
 __all__ = ["HOGExtractor", "hog_visualization"]
-
-
-def _pair(value, name):
-    ok = (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and v >= 1 for v in value)
-    )
-    if not ok:
-        raise ParameterError(
-            f"{name} must be a (rows, cols) pair of positive integers; got {value!r}"
-        )
-    return int(value[0]), int(value[1])
 
 
 def _denominator(dtype):
@@ -47,7 +40,14 @@ def _denominator(dtype):
 
 
 # the largest image side HOG accepts (a model file cannot ask for more)
-_MAX_SIDE = 1 << 15
+_MAX_SIDE = MAX_IMAGE_SIDE
+# the most orientation bins (a tenth of a degree each)
+_MAX_ORIENTATIONS = 3600
+
+
+def _cells(value, name):
+    """``pixels_per_cell`` or ``cells_per_block`` as a (rows, cols) pair."""
+    return check_pair(value, name, high=_MAX_SIDE, labels=("rows", "cols"))
 
 
 def _hog_size(image_shape, ppc, cpb, orientations):
@@ -57,7 +57,15 @@ def _hog_size(image_shape, ppc, cpb, orientations):
 
 
 class HOGExtractor(BaseImageExtractor):
-    """Histogram of oriented gradients of each image (Dalal & Triggs, 2005).
+    """Histograms of oriented gradients; images of mixed sizes need ``image_size``.
+
+    The HOG descriptor of Dalal & Triggs (2005). Its length depends on the
+    image size, so every image must have the same size: with the default
+    ``image_size=None`` that is the size of the first image seen in ``fit``,
+    and an image of another size raises an :class:`~mmfeat.exceptions.InputError`
+    naming its row. Set ``image_size=(height, width)`` whenever images may
+    differ (photos from several sources, a fused table), and every image is
+    resized to it.
 
     A numba port of :func:`skimage.feature.hog` that encodes a whole column
     of images in one parallel pass and gives the same numbers (checked to
@@ -92,9 +100,13 @@ class HOGExtractor(BaseImageExtractor):
         Read images as grey, or as RGB with the per-pixel dominant channel.
     image_size : tuple of int (height, width), default=None
         Resize every image to this size so each yields a vector of the same
-        length. ``None``: all images must share the size seen in ``fit``.
+        length; needed when images differ in size. ``None``: all images must
+        share the size seen in ``fit`` (an image of another size is a bad
+        item). It must hold at least one block (``pixels_per_cell`` times
+        ``cells_per_block``).
     resize : {"exact", "pad"}, default="exact"
-        How ``image_size`` is reached: stretch, or fit and pad.
+        How ``image_size`` is reached: stretch, or fit (keeping the aspect
+        ratio) and pad.
     on_error : {"raise", "missing"}, default="raise"
         A bad item raises :class:`~mmfeat.exceptions.InputError` naming its
         row, source and reason, or becomes a NaN row reported to
@@ -140,7 +152,7 @@ class HOGExtractor(BaseImageExtractor):
     """
 
     _parameter_constraints = {
-        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "orientations": [Interval(Integral, 1, _MAX_ORIENTATIONS, closed="both")],
         "pixels_per_cell": [tuple, list],
         "cells_per_block": [tuple, list],
         "block_norm": [StrOptions(set(NORMS))],
@@ -181,8 +193,8 @@ class HOGExtractor(BaseImageExtractor):
         self.verbose = verbose
 
     def _min_size(self):
-        ppc = _pair(self.pixels_per_cell, "pixels_per_cell")
-        cpb = _pair(self.cells_per_block, "cells_per_block")
+        ppc = _cells(self.pixels_per_cell, "pixels_per_cell")
+        cpb = _cells(self.cells_per_block, "cells_per_block")
         return ppc[0] * cpb[0], ppc[1] * cpb[1]
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -204,7 +216,7 @@ class HOGExtractor(BaseImageExtractor):
         """
         min_size = self._min_size()
         if self.image_size is not None:
-            shape = _pair(self.image_size, "image_size")
+            shape = self._image_size()
             if shape[0] < min_size[0] or shape[1] < min_size[1]:
                 raise ParameterError(
                     f"image_size={shape} is smaller than one HOG block: with "
@@ -222,16 +234,16 @@ class HOGExtractor(BaseImageExtractor):
         self.image_shape_ = tuple(int(s) for s in shape)
         self.n_features_out_ = _hog_size(
             self.image_shape_,
-            _pair(self.pixels_per_cell, "pixels_per_cell"),
-            _pair(self.cells_per_block, "cells_per_block"),
+            _cells(self.pixels_per_cell, "pixels_per_cell"),
+            _cells(self.cells_per_block, "cells_per_block"),
             self.orientations,
         )[2]
         self.n_features_in_ = 1
         return self
 
     def _check_fitted_state(self):
-        ppc = _pair(self.pixels_per_cell, "pixels_per_cell")
-        cpb = _pair(self.cells_per_block, "cells_per_block")
+        ppc = _cells(self.pixels_per_cell, "pixels_per_cell")
+        cpb = _cells(self.cells_per_block, "cells_per_block")
         shape = self.image_shape_
         min_size = self._min_size()
         if not (
@@ -281,7 +293,8 @@ class HOGExtractor(BaseImageExtractor):
             (h, w), (fh, fw) = img.shape[:2], self.image_shape_
             raise InputError(
                 f"image is {w}x{h} (width x height) but the extractor was fitted on "
-                f"{fw}x{fh}; set image_size=(height, width) so every image is resized",
+                f"{fw}x{fh}; set image_size=(height, width), e.g. image_size="
+                f"({fh}, {fw}), so every image is resized",
                 source=item_source(item),
             )
         return img
@@ -290,10 +303,14 @@ class HOGExtractor(BaseImageExtractor):
         # sizes come from the validated parameters and the images themselves,
         # never from fitted state alone: the kernel writes exactly this many
         orientations = check_int_arg(
-            self.orientations, "orientations", low=1, high=3600, owner=self
+            self.orientations,
+            "orientations",
+            low=1,
+            high=_MAX_ORIENTATIONS,
+            owner=self,
         )
-        ppc = _pair(self.pixels_per_cell, "pixels_per_cell")
-        cpb = _pair(self.cells_per_block, "cells_per_block")
+        ppc = _cells(self.pixels_per_cell, "pixels_per_cell")
+        cpb = _cells(self.cells_per_block, "cells_per_block")
         if (
             stack.ndim != 4
             or stack.shape[1] < ppc[0] * cpb[0]
@@ -402,6 +419,16 @@ def _as_stack(images):
     return stack if stack.ndim == 4 else stack[..., None]
 
 
+@validate_params(
+    {
+        "image": "no_validation",  # read_image says what is wrong with it
+        "orientations": [Interval(Integral, 1, _MAX_ORIENTATIONS, closed="both")],
+        "pixels_per_cell": [tuple, list],
+        "transform_sqrt": ["boolean"],
+        "mode": [StrOptions({"gray", "rgb"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def hog_visualization(
     image, *, orientations=9, pixels_per_cell=(8, 8), transform_sqrt=False, mode="gray"
 ):
@@ -438,7 +465,7 @@ def hog_visualization(
     """
     from skimage.draw import line
 
-    ppc = _pair(pixels_per_cell, "pixels_per_cell")
+    ppc = _cells(pixels_per_cell, "pixels_per_cell")
     if (
         isinstance(image, np.ndarray)
         and image.dtype.kind == "f"

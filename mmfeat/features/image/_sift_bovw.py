@@ -1,5 +1,6 @@
 """SIFTBoVWExtractor: SIFT bag of visual words with a spatial pyramid."""
 
+import numbers
 import threading
 
 import cv2
@@ -14,7 +15,7 @@ from mmfeat.features._bow import (
     median_nearest,
     sample_rows,
 )
-from mmfeat.features.image._base import BaseImageExtractor
+from mmfeat.features.image._base import MAX_IMAGE_SIDE, BaseImageExtractor
 from mmfeat.features.image._bovw_kernels import (
     HARD,
     SOFT,
@@ -351,12 +352,20 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         )
 
     def _check_params(self):
+        # what _parameter_constraints cannot say: the values inside tuples
         check_levels(self.pyramid_levels, example=(1, 2, 4))
         sizes = tuple(self.sizes)
-        if not sizes or not all(s > 0 for s in sizes):
+        if not sizes or not all(
+            isinstance(s, numbers.Real)
+            and not isinstance(s, bool)
+            and 0 < s <= MAX_IMAGE_SIDE
+            for s in sizes
+        ):
             raise ParameterError(
-                f"sizes must be positive patch widths; got {self.sizes!r}"
+                "sizes must be a non-empty tuple of patch widths in pixels, "
+                f"between 0 (excluded) and {MAX_IMAGE_SIDE}; got {self.sizes!r}"
             )
+        self._image_size()
 
     def _check_fitted_state(self):
         self._check_params()

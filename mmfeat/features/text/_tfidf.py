@@ -1,25 +1,47 @@
 """TfidfExtractor: TF-IDF text features over a column of strings."""
 
+import re
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.exceptions import InputError, MmfeatError, ParameterError
 from mmfeat.utils._item_errors import ItemError, report_item_errors
 from mmfeat.utils._items import as_item_list, is_missing
 from mmfeat.utils._sklearn_compat import (
     Integral,
     Interval,
     Real,
+    RealNotInt,
     StrOptions,
     _fit_context,
     check_is_fitted,
 )
 from mmfeat.utils._state import CheckedStateMixin, state_error
+from mmfeat.utils._validation import check_pair
 
 __all__ = ["TfidfExtractor"]
+
+
+def _fit_block(vectorizer, texts, kind):
+    """``vectorizer.fit_transform(texts)``, refusals as :class:`ParameterError`.
+
+    On texts already checked, what TfidfVectorizer refuses is its parameters
+    against the texts: ``min_df`` above ``max_df``, or no term left by
+    ``min_df``, ``max_df``, ``stop_words`` or ``token_pattern``.
+    """
+    try:
+        return vectorizer.fit_transform(texts)
+    except ValueError as exc:
+        if isinstance(exc, MmfeatError):
+            raise
+        raise ParameterError(
+            f"the {kind} block cannot be learnt from these texts with these "
+            f"parameters: {exc} (see min_df, max_df, stop_words, token_pattern)"
+        ) from None
 
 
 class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
@@ -45,9 +67,9 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         ``"char"`` runs across spaces (use it for Chinese, Japanese, Thai).
     sublinear_tf : bool, default=True
         Use ``1 + log(tf)``.
-    min_df : float or int, default=1
+    min_df : float in [0, 1] or int >= 1, default=1
         Ignore terms in fewer documents (or a smaller fraction).
-    max_df : float or int, default=1.0
+    max_df : float in [0, 1] or int >= 1, default=1.0
         Ignore terms in more documents (or a larger fraction).
     max_features : int, default=None
         Keep this many most frequent terms per block.
@@ -106,8 +128,15 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         "char_ngram_range": [tuple, list, None],
         "char_analyzer": [StrOptions({"char_wb", "char"})],
         "sublinear_tf": ["boolean"],
-        "min_df": [Interval(Real, 0, None, closed="left")],
-        "max_df": [Interval(Real, 0, None, closed="left")],
+        # as TfidfVectorizer: a fraction of the documents, or a count
+        "min_df": [
+            Interval(RealNotInt, 0, 1, closed="both"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "max_df": [
+            Interval(RealNotInt, 0, 1, closed="both"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "max_features": [Interval(Integral, 1, None, closed="left"), None],
         "stop_words": [StrOptions({"english"}), list, None],
         "lowercase": ["boolean"],
@@ -211,7 +240,6 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     def _two_blocks(self):
         return self.word_ngram_range is not None and self.char_ngram_range is not None
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def _check_fitted_state(self):
         sizes = [
             len(v.vocabulary_)
@@ -225,6 +253,7 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 f"hold {sum(sizes)} terms",
             )
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the vocabularies and IDF weights from the present texts.
 
@@ -261,12 +290,34 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         """
         return self._fit_blocks(X, transform=True)
 
-    def _fit_blocks(self, X, *, transform):
+    def _check_params(self):
+        """The checks ``_parameter_constraints`` cannot express."""
         if self.word_ngram_range is None and self.char_ngram_range is None:
             raise ParameterError(
                 "word_ngram_range and char_ngram_range are both None: enable at least "
                 "one block"
             )
+        for name in ("word_ngram_range", "char_ngram_range"):
+            pair = check_pair(
+                getattr(self, name), name, allow_none=True, labels=("min_n", "max_n")
+            )
+            if pair is not None and pair[0] > pair[1]:
+                raise ParameterError(f"{name} must have min_n <= max_n; got {pair}")
+        try:
+            groups = re.compile(self.token_pattern).groups
+        except re.error as exc:
+            raise ParameterError(
+                f"token_pattern={self.token_pattern!r} is not a regular expression: "
+                f"{exc}"
+            ) from None
+        if groups > 1:
+            raise ParameterError(
+                f"token_pattern={self.token_pattern!r} has {groups} capturing "
+                "groups; at most one (the token) is allowed"
+            )
+
+    def _fit_blocks(self, X, *, transform):
+        self._check_params()
         items, texts, present = self._texts(X)
         if not texts:
             raise ParameterError("TfidfExtractor.fit got no non-empty text")
@@ -274,10 +325,10 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         self.word_vectorizer_ = self.char_vectorizer_ = None
         if self.word_ngram_range is not None:
             self.word_vectorizer_ = self._vectorizer("word")
-            blocks.append(self.word_vectorizer_.fit_transform(texts))
+            blocks.append(_fit_block(self.word_vectorizer_, texts, "word"))
         if self.char_ngram_range is not None:
             self.char_vectorizer_ = self._vectorizer("char")
-            blocks.append(self.char_vectorizer_.fit_transform(texts))
+            blocks.append(_fit_block(self.char_vectorizer_, texts, "character"))
         self.vocabulary_size_ = sum(b.shape[1] for b in blocks)
         self.n_features_in_ = 1
         if transform:

@@ -74,3 +74,15 @@ def test_boaw_errors_are_clear(clips):
     boaw = BoAWExtractor(frontend=MFCCExtractor(**FRONT), n_words=3).fit(clips)
     with pytest.raises(InputError, match=r"row 1 \(no/such\.wav\)"):
         boaw.transform([clips[0], "no/such.wav"])
+
+
+def test_boaw_bad_parameters_are_parameter_errors(clips):
+    from sklearn.preprocessing import StandardScaler
+
+    with pytest.raises(ParameterError, match="frontend must give frames"):
+        BoAWExtractor(frontend=StandardScaler()).fit(clips)
+    # the frontend's own parameters are validated too (nested validation)
+    with pytest.raises(ParameterError, match="'n_mfcc' parameter of MFCCExtractor"):
+        BoAWExtractor(frontend=MFCCExtractor(**dict(FRONT, n_mfcc=0))).fit(clips)
+    with pytest.raises(ParameterError, match="'encoding' parameter of BoAWExtractor"):
+        BoAWExtractor(frontend=MFCCExtractor(**FRONT), encoding="vlad").fit(clips)

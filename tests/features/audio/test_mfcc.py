@@ -203,3 +203,32 @@ def test_mfcc_cmvn_with_constant_pooled_statistics_is_refused():
     with pytest.raises(ParameterError, match=r"pooling \['mean'\]"):
         MFCCExtractor(cmvn="mean", pooling=("mean",)).fit()
     MFCCExtractor(cmvn="mean", pooling=("std", "p90")).fit()  # std still varies
+
+
+@pytest.mark.parametrize("flag, count", [(True, 1), (False, 0), (np.True_, 1)])
+def test_mfcc_boolean_deltas_are_zero_or_one(flag, count):
+    t = np.arange(4000) / 8000
+    clips = [np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t[:3000])]
+    ext = MFCCExtractor(**BASE, deltas=flag).fit()
+    ref = MFCCExtractor(**BASE, deltas=count).fit()
+    assert ext.n_features_out_ == 13 * (1 + count) * 2
+    np.testing.assert_array_equal(ext.transform(clips), ref.transform(clips))
+    assert list(ext.get_feature_names_out()) == list(ref.get_feature_names_out())
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"deltas": 3}, r"The 'deltas' parameter of MFCCExtractor must be"),
+        ({"dct_type": 4}, r"The 'dct_type' parameter of MFCCExtractor must be"),
+        ({"mel_norm": 0.0}, r"The 'mel_norm' parameter"),
+        ({"window": "no-such-window"}, r"window='no-such-window' is not a window"),
+        ({"window": ("kaiser",)}, r"window=\('kaiser',\) is not a window"),
+        ({"delta_width": 8}, "delta_width must be odd"),
+        ({"win_length": 1024}, "win_length=1024 must not exceed n_fft=512"),
+        ({"n_fft": 2, "n_mels": 1, "n_mfcc": 1, "hop_length": None}, "hop_length"),
+    ],
+)
+def test_mfcc_every_bad_parameter_is_a_parameter_error(params, match):
+    with pytest.raises(ParameterError, match=match):
+        MFCCExtractor(**dict(BASE, **params)).fit()

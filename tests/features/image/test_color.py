@@ -80,3 +80,10 @@ def test_color_histogram_gray_images_use_value_only():
 def test_color_histogram_bad_bins():
     with pytest.raises(ParameterError, match="three integers"):
         ColorHistogramExtractor(bins=(8, 4)).fit()
+
+
+def test_color_histogram_bad_image_size_is_a_parameter_error():
+    with pytest.raises(ParameterError, match=r"image_size must be None or a \(height"):
+        ColorHistogramExtractor(image_size=(0, 16)).fit()
+    with pytest.raises(ParameterError, match="'power_norm' parameter"):
+        ColorHistogramExtractor(power_norm="yes").fit()

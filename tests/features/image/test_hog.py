@@ -111,7 +111,11 @@ def test_hog_too_small_image_names_minimum_and_image_size(rng):
 
 def test_hog_mixed_sizes_need_image_size(rng):
     items = [rng.random((32, 32)), rng.random((40, 32))]
-    with pytest.raises(InputError, match="set image_size"):
+    with pytest.raises(
+        InputError,
+        match=r"row 1 .*image is 32x40 .* fitted on 32x32; set image_size=.*"
+        r"image_size=\(32, 32\)",
+    ):
         HOGExtractor(cells_per_block=(2, 2)).fit(items).transform(items)
     out = (
         HOGExtractor(cells_per_block=(2, 2), image_size=(32, 32)).fit().transform(items)
@@ -138,3 +142,38 @@ def test_hog_small_images_are_fine_when_image_size_resizes_them(rng):
     ext = HOGExtractor(image_size=(32, 32), cells_per_block=(3, 3)).fit()
     out = ext.transform(small)
     assert out.shape == (3, ext.n_features_out_) and np.isfinite(out).all()
+
+
+def test_hog_summary_line_says_mixed_sizes_need_image_size():
+    summary = HOGExtractor.__doc__.strip().splitlines()[0]
+    assert "image_size" in summary and "sizes" in summary
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (
+            {"pixels_per_cell": (0, 8)},
+            r"pixels_per_cell must be a \(rows, cols\) pair of integers, each from 1 to "
+            r"32768; got \(0, 8\)",
+        ),
+        ({"cells_per_block": (2, 2, 2)}, r"cells_per_block must be a \(rows, cols\)"),
+        ({"cells_per_block": (True, 2)}, r"cells_per_block must be"),
+        ({"image_size": (32, 0)}, r"image_size must be None or a \(height, width\)"),
+        ({"image_size": (32, 1 << 16)}, r"from 1 to 32768; got \(32, 65536\)"),
+        ({"image_size": "32x32"}, r"The 'image_size' parameter of HOGExtractor"),
+        ({"orientations": 4000}, r"The 'orientations' parameter of HOGExtractor"),
+    ],
+)
+def test_hog_bad_parameters_are_parameter_errors(params, match):
+    with pytest.raises(ParameterError, match=match):
+        HOGExtractor(**{"image_size": (32, 32), **params}).fit()
+
+
+def test_hog_visualization_checks_its_parameters():
+    with pytest.raises(ParameterError, match="'orientations' parameter of hog_vis"):
+        hog_visualization(np.eye(16), orientations=0)
+    with pytest.raises(ParameterError, match="'mode' parameter of hog_visualization"):
+        hog_visualization(np.eye(16), mode="cmyk")
+    with pytest.raises(ParameterError, match=r"pixels_per_cell must be a \(rows"):
+        hog_visualization(np.eye(16), pixels_per_cell=(4, -4))

@@ -123,3 +123,20 @@ def test_bovw_on_real_product_photos(data_home):
     out = ext.fit(paths).transform(paths)
     assert out.shape == (12, 16 * 21)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"sizes": ()}, "sizes must be a non-empty tuple of patch widths"),
+        ({"sizes": (16, "big")}, "sizes must be a non-empty tuple of patch widths"),
+        ({"sizes": (0,)}, "sizes must be a non-empty tuple of patch widths"),
+        ({"image_size": (48,)}, r"image_size must be None or a \(height, width\)"),
+        ({"pyramid_levels": (0,)}, "pyramid_levels must be"),
+        ({"encoding": "fisher"}, "'encoding' parameter of SIFTBoVWExtractor"),
+        ({"n_words": 0}, "'n_words' parameter of SIFTBoVWExtractor"),
+    ],
+)
+def test_bovw_bad_parameters_are_parameter_errors(rng, params, match):
+    with pytest.raises(ParameterError, match=match):
+        SIFTBoVWExtractor(**params).fit([rng.random((32, 32))])

@@ -87,6 +87,25 @@ def test_tfidf_parameter_errors():
         TfidfExtractor().fit([None, ""])
 
 
+@pytest.mark.parametrize("method", ["fit", "fit_transform"])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"norm": "l3"}, "The 'norm' parameter of TfidfExtractor"),
+        ({"min_df": 1.5}, "The 'min_df' parameter of TfidfExtractor"),
+        ({"word_ngram_range": (2, 1)}, r"word_ngram_range must have min_n <= max_n"),
+        ({"char_ngram_range": (0, 3)}, r"char_ngram_range must be None or a \(min_n"),
+        ({"token_pattern": "("}, r"token_pattern='\(' is not a regular expression"),
+        ({"token_pattern": r"(a)(b)"}, "has 2 capturing groups"),
+        ({"min_df": 3, "max_df": 1}, r"the word block cannot be learnt .*min_df"),
+        ({"stop_words": ["red", "blue"], "word_ngram_range": (1, 1)}, "stop_words"),
+    ],
+)
+def test_tfidf_every_bad_parameter_is_a_parameter_error(method, params, match):
+    with pytest.raises(ParameterError, match=match):
+        getattr(TfidfExtractor(**params), method)(["red", "blue red", "red blue"])
+
+
 def test_transform_with_every_text_missing_gives_missing_rows():
     ext = TfidfExtractor().fit(["red shirt", "blue shoe", "red shoe"])
     out = ext.transform([None, float("nan"), "  "])
