@@ -104,7 +104,7 @@ class GpuJpegDecoder:
         )
 
     def _fetch(self, item):
-        """("jpeg", (source, buf, bytes array)) or ("image", decoded uint8 image)."""
+        """("jpeg", (source, uint8 array of the file)) or ("image", uint8 image)."""
         if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
             # arrays, and the clear InputError for anything else
             return "image", read_image(
@@ -121,8 +121,8 @@ class GpuJpegDecoder:
         # the CPU reader's guard: a size in the header, within the pixel
         # limit, and no visible truncation, before nvJPEG sees a byte
         check_image_header(buf, "JPEG", max_pixels=self.max_pixels, source=source)
-        data = np.frombuffer(bytearray(buf), dtype=np.uint8)
-        return "jpeg", (source, buf, data)
+        # writable (torch.from_numpy needs it): the one copy kept in flight
+        return "jpeg", (source, np.frombuffer(bytearray(buf), dtype=np.uint8))
 
     def _decode(self, datas):
         torch, io = self.torch, self.tv.io
@@ -217,7 +217,7 @@ class GpuJpegDecoder:
         jpeg = [i for i in present if values[i][0] == "jpeg"]
         decoded = {}
         if jpeg:
-            datas = [values[i][1][2] for i in jpeg]
+            datas = [values[i][1][1] for i in jpeg]
             try:
                 decoded = dict(zip(jpeg, self._decode(datas)))
             except RuntimeError:  # one bad stream fails the whole call
@@ -234,10 +234,10 @@ class GpuJpegDecoder:
                 rows.append(i)
                 continue
             if kind == "jpeg":  # nvJPEG refused it: decode its bytes on the CPU
-                source, buf, _ = payload
+                source, data = payload
                 try:
                     payload = decode_image_bytes(
-                        buf, source=source, **self._cpu_options()
+                        data.tobytes(), source=source, **self._cpu_options()
                     )
                 except InputError as exc:
                     if self.on_error == "raise":

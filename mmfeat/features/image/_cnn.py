@@ -414,7 +414,7 @@ class CNNExtractor(BaseImageExtractor):
         )
 
     # -- reading ---------------------------------------------------------------
-    def _read_options(self):
+    def _reader_options(self):
         """The :func:`~mmfeat.io.read_image` options of every item, limits too.
 
         The GPU decoder holds files to the same limits.
@@ -444,7 +444,7 @@ class CNNExtractor(BaseImageExtractor):
                     part = np.repeat(part, 3, axis=3)
                 yield start, np.arange(len(part)), part, []
             return
-        options = self._read_options()
+        options = self._reader_options()
         h, w = options["size"]
         # (slot in its batch, item): each decode writes straight into its slot
         slots = [
@@ -491,7 +491,7 @@ class CNNExtractor(BaseImageExtractor):
             return
         copy_stream = torch.cuda.Stream(device)
         if self.decode == "gpu" and stack is None:
-            options = self._read_options()
+            options = self._reader_options()
             decoder = GpuJpegDecoder(
                 torch,
                 import_torchvision("decode='gpu'"),
@@ -597,7 +597,8 @@ class CNNExtractor(BaseImageExtractor):
         """Decode the training items once, then train (``_cnn_finetune``)."""
         from mmfeat.features.image._cnn_finetune import fine_tune
 
-        torch = import_torch()
+        nets = _nets()
+        torch = nets.torch
         items, stack = self._column(X)
         n = len(stack) if stack is not None else len(items)
         y = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
@@ -622,12 +623,11 @@ class CNNExtractor(BaseImageExtractor):
         self.classes_ = classes
         module = self.module_  # on ``device``, where fit placed it
         layer_module = self._layer_module(module)
-        embed = _nets().embed
         self.loss_curve_ = fine_tune(
             module,
             torch.from_numpy(images[keep]),
             torch.from_numpy(target.astype(np.int64)),
-            forward=lambda x: embed(
+            forward=lambda x: nets.embed(
                 module, x, layer_module, self._take_input_, self.pooling
             ),
             n_features=self.n_features_out_,
@@ -637,7 +637,7 @@ class CNNExtractor(BaseImageExtractor):
             batch_size=self.batch_size,
             normalise=self._normaliser(device),
             device=device,
-            autocast_dtype=_nets().autocast_dtype(self.precision, device),
+            autocast_dtype=nets.autocast_dtype(self.precision, device),
             seed=seed,
             verbose=self.verbose,
         )
