@@ -26,7 +26,7 @@ from mmfeat.utils._sklearn_compat import (
     make_constraint,
     validate_params,
 )
-from mmfeat.utils.discovery import all_estimators, is_raw_input
+from mmfeat.utils.discovery import all_estimators, item_modality
 from mmfeat.utils.estimator_checks import estimator_test_instances
 
 #: Public estimators that do not declare ``_parameter_constraints`` yet: their
@@ -53,7 +53,7 @@ def _fit_data(cls):
     """Small valid data of the estimator's kind (parameters are checked first)."""
     rng = np.random.default_rng(0)
     y = np.array([0, 1] * 4)
-    kind = getattr(cls, "_mmfeat_input", None) if is_raw_input(cls) else None
+    kind = item_modality(cls)
     if kind == "image":
         return [rng.random((32, 32)) for _ in y], y
     if kind == "audio":

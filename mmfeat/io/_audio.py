@@ -30,6 +30,7 @@ from mmfeat.utils._items import as_item_list, item_source, read_source_bytes
 from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import Integral, Interval, StrOptions, _fit_context
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._tags import with_item_tags
 
 __all__ = [
     "read_audio",
@@ -395,8 +396,6 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     ((400,), True)
     """
 
-    _mmfeat_input = "audio"
-
     _parameter_constraints = {
         "sr": [Interval(Integral, 1, None, closed="left"), None],
         "mono": ["boolean"],
@@ -492,4 +491,4 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.requires_fit = False
-        return tags
+        return with_item_tags(tags, modality="audio", reads_files=True)

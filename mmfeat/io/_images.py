@@ -32,6 +32,7 @@ from mmfeat.utils._sklearn_compat import (
     _fit_context,
 )
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._tags import with_item_tags
 from mmfeat.utils._validation import check_pair
 
 __all__ = [
@@ -835,8 +836,6 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     ((8, 8), True)
     """
 
-    _mmfeat_input = "image"
-
     _parameter_constraints = {
         "mode": [StrOptions({"gray", "rgb"})],
         "size": [tuple, list, None],
@@ -953,4 +952,4 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.requires_fit = False
-        return tags
+        return with_item_tags(tags, modality="image", reads_files=True)

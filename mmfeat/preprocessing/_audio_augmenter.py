@@ -5,6 +5,7 @@ import numpy as np
 from mmfeat.io import read_audio
 from mmfeat.preprocessing._augment import _BaseAugmenter, _check_range, _fill_doc
 from mmfeat.utils._sklearn_compat import Integral, Interval, Real
+from mmfeat.utils._tags import with_item_tags
 
 __all__ = ["AudioAugmenter"]
 
@@ -101,7 +102,10 @@ class AudioAugmenter(_BaseAugmenter):
     (4, dtype('float32'), (8000,), [0, 0, 1, 1])
     """
 
-    _mmfeat_input = "audio"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return with_item_tags(tags, modality="audio", reads_files=True)
+
     _stack_ndim = 2
 
     _parameter_constraints = {

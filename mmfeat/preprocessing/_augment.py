@@ -123,7 +123,7 @@ def _check_range(value, name):
 class _BaseAugmenter(CheckedStateMixin, BaseEstimator):
     """Base of the augmenters: source rows, containers and parameter checks.
 
-    Subclasses set ``_mmfeat_input`` and ``_stack_ndim`` and implement
+    Subclasses set their item tags (``with_item_tags``), ``_stack_ndim`` and implement
     ``_check_params`` (extra checks), ``_draw_params(rng, n)`` (a dict of
     per-copy arrays), ``_read(item)`` (decode one non-missing item) and
     ``_augment(data, item, params)`` (make one copy).

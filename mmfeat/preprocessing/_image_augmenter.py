@@ -8,6 +8,7 @@ from mmfeat.io import read_image, validate_image_array
 from mmfeat.preprocessing._augment import _BaseAugmenter, _fill_doc
 from mmfeat.utils._items import item_source
 from mmfeat.utils._sklearn_compat import Interval, Real, StrOptions
+from mmfeat.utils._tags import with_item_tags
 
 __all__ = ["ImageAugmenter"]
 
@@ -123,7 +124,10 @@ class ImageAugmenter(_BaseAugmenter):
     (9, [0, 1, 2, 0, 1, 2, 0, 1, 2])
     """
 
-    _mmfeat_input = "image"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return with_item_tags(tags, modality="image", reads_files=True)
+
     _stack_ndim = 3
 
     _parameter_constraints = {

@@ -27,6 +27,7 @@ from mmfeat.fusion import (
 )
 from mmfeat.utils._item_errors import capture_item_errors
 from mmfeat.utils._items import is_missing
+from mmfeat.utils._tags import get_item_tags
 
 __all__ = ["BatchScorer", "cap_resources", "confine_path", "score_frame"]
 
@@ -46,8 +47,6 @@ _FITTED_PARTS = (
     "calibrator_",
     "calibrated_classifiers_",
 )
-
-_PATH_MODULES = ("mmfeat.features.image", "mmfeat.features.audio", "mmfeat.io")
 
 
 def _estimators_in(value):
@@ -253,10 +252,8 @@ def confine_path(item, root):
 
 
 def reads_files(part):
-    """True when a fitted part reads image or audio files (path columns)."""
-    return any(
-        type(est).__module__.startswith(_PATH_MODULES) for est in fitted_parts(part)
-    )
+    """True when a fitted part reads files (its tags say so: image and audio)."""
+    return any(get_item_tags(est).reads_files for est in fitted_parts(part))
 
 
 def file_sha256(path):

@@ -6,21 +6,45 @@ import pkgutil
 
 from sklearn.base import BaseEstimator
 
-__all__ = ["all_estimators", "is_raw_input"]
+from mmfeat.utils._tags import get_item_tags
+
+__all__ = ["all_estimators", "is_raw_input", "item_modality"]
 
 # Subpackages whose import needs an optional extra; skipped when it is absent.
 _OPTIONAL = {"torch"}
 
 
-def is_raw_input(estimator):
-    """Return True for estimators whose ``X`` is a column of raw items.
+def item_modality(estimator):
+    """The modality of the raw items an estimator (or estimator class) reads.
 
-    Raw-input estimators (readers, extractors) declare the modality of their
-    items in the class attribute ``_mmfeat_input`` (``"image"``, ``"audio"``
-    or ``"text"``); scikit-learn's checks do not apply to them and mmfeat's
-    own checks in :mod:`mmfeat.utils.estimator_checks` do.
+    Raw-input estimators (readers, extractors, augmenters) declare it in
+    their tags (``get_tags(est).item_tags``, see :class:`mmfeat.utils.Tags`):
+    ``"image"``, ``"audio"`` or ``"text"``. Any other estimator gives
+    ``None``. A class is asked through an instance built with its first
+    test parameters (or its defaults).
+
+    Examples
+    --------
+    >>> from mmfeat.features.text import TfidfExtractor
+    >>> item_modality(TfidfExtractor), item_modality(TfidfExtractor())
+    ('text', 'text')
     """
-    return getattr(estimator, "_mmfeat_input", None) is not None
+    if isinstance(estimator, type):
+        try:
+            params = getattr(estimator, "get_test_params", lambda: [{}])()[0]
+            estimator = estimator(**params)
+        except TypeError:  # required parameters and no test parameters
+            return None
+    return get_item_tags(estimator).modality
+
+
+def is_raw_input(estimator):
+    """Return True for estimators (or classes) whose ``X`` is a column of raw items.
+
+    scikit-learn's checks do not apply to them and mmfeat's own checks in
+    :mod:`mmfeat.utils.estimator_checks` do; see :func:`item_modality`.
+    """
+    return item_modality(estimator) is not None
 
 
 def all_estimators(type_filter=None):

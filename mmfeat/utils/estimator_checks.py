@@ -4,8 +4,9 @@ scikit-learn's ``check_estimator`` feeds estimators 2-D numeric matrices; an
 extractor whose ``X`` is a column of images, clips or strings declares that in
 its tags and is skipped there. These checks take its place, in the manner of
 ``check_samplers_*`` in imbalanced-learn: each ``check_extractor_*`` takes an
-estimator instance, builds small synthetic items of the estimator's modality
-(``_mmfeat_input``) and raises ``AssertionError`` when a contract is broken.
+estimator instance, builds small synthetic items of the modality its tags
+declare (:func:`mmfeat.utils.discovery.item_modality`) and raises
+``AssertionError`` when a contract is broken.
 
 Use :func:`parametrize_with_mmfeat_checks` in a test module, or
 :func:`check_mmfeat_estimator` to run every check at once.
@@ -29,6 +30,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from mmfeat.exceptions import InputError
 from mmfeat.utils._item_errors import collect_item_errors
+from mmfeat.utils._tags import get_item_tags
 
 __all__ = [
     "check_extractor_bad_item",
@@ -208,7 +210,7 @@ class _Env:
     """Synthetic items for one estimator, with file paths in a temp folder."""
 
     def __init__(self, estimator):
-        self.modality = estimator._mmfeat_input
+        self.modality = get_item_tags(estimator).modality
         self._tmp = tempfile.TemporaryDirectory(prefix="mmfeat-checks-")
         self.items, self.y = make_test_items(self.modality, folder=self._tmp.name)
 

@@ -5,6 +5,7 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.io import ImageReader
+from mmfeat.utils import with_item_tags
 from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils.estimator_checks import (
     check_extractor_bad_item,
@@ -15,6 +16,7 @@ from mmfeat.utils.estimator_checks import (
     check_extractor_pickle,
     check_extractor_random_state,
     check_extractor_state_checked_on_load,
+    check_extractor_transform_changes_nothing,
     check_mmfeat_estimator,
     make_test_items,
 )
@@ -23,7 +25,9 @@ from mmfeat.utils.estimator_checks import (
 class _MeanPixel(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """A correct tiny image extractor: the mean of each image."""
 
-    _mmfeat_input = "image"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return with_item_tags(tags, modality="image", reads_files=True)
 
     def __init__(self, scale=1.0):
         self.scale = scale
@@ -105,12 +109,31 @@ class _CrashesOnBadItem(_MeanPixel):
 
 
 class _UncheckedState(TransformerMixin, BaseEstimator):
-    _mmfeat_input = "image"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return with_item_tags(tags, modality="image", reads_files=True)
 
 
 class _TrustsItsSize(_MeanPixel):
     def _check_fitted_state(self):
         pass  # an edited n_features_out_ would reach the kernel
+
+
+class _RemembersLastCall(_MeanPixel):
+    def transform(self, X):
+        out = super().transform(X)
+        self.last_missing_ = np.isnan(out[:, 0])  # what missing_rows_ did
+        return out
+
+
+class _GrowsACache(_MeanPixel):
+    def fit(self, X, y=None):
+        self.cache_ = {}
+        return super().fit(X, y)
+
+    def transform(self, X):
+        self.cache_[len(X)] = True  # same attribute, new content
+        return super().transform(X)
 
 
 def test_checks_pass_a_correct_extractor():
@@ -129,6 +152,12 @@ def test_checks_pass_a_correct_extractor():
         (check_extractor_bad_item, _CrashesOnBadItem(), "did not raise InputError"),
         (check_extractor_state_checked_on_load, _UncheckedState(), "CheckedState"),
         (check_extractor_state_checked_on_load, _TrustsItsSize(), "accepted"),
+        (
+            check_extractor_transform_changes_nothing,
+            _RemembersLastCall(),
+            r"new attributes \['last_missing_'\]",
+        ),
+        (check_extractor_transform_changes_nothing, _GrowsACache(), "content"),
     ],
 )
 def test_checks_catch_broken_extractors(check, estimator, match):

@@ -25,6 +25,7 @@ from mmfeat.utils._sklearn_compat import (
     check_is_fitted,
 )
 from mmfeat.utils._state import CheckedStateMixin, check_array_arg, state_error
+from mmfeat.utils._tags import with_item_tags
 
 __all__ = ["BoAWExtractor"]
 
@@ -114,8 +115,6 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     >>> boaw.fit_transform(clips).shape
     (4, 8)
     """
-
-    _mmfeat_input = "audio"
 
     _parameter_constraints = {
         "frontend": [HasMethods(["fit", "transform", "get_params"]), None],
@@ -306,7 +305,7 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
-        return tags
+        return with_item_tags(tags, modality="audio", reads_files=True)
 
     @classmethod
     def get_test_params(cls):

@@ -30,6 +30,7 @@ from mmfeat.utils._sklearn_compat import (
     check_is_fitted,
 )
 from mmfeat.utils._state import CheckedStateMixin, state_error
+from mmfeat.utils._tags import with_item_tags
 
 __all__ = ["MFCCExtractor", "mel_filterbank"]
 
@@ -313,8 +314,6 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     >>> mfcc.fit_transform(clips).shape
     (2, 78)
     """
-
-    _mmfeat_input = "audio"
 
     _parameter_constraints = {
         # upper bounds keep the tables a model file can ask for small
@@ -642,7 +641,7 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.requires_fit = True
-        return tags
+        return with_item_tags(tags, modality="audio", reads_files=True)
 
     @classmethod
     def get_test_params(cls):

@@ -8,6 +8,7 @@ from mmfeat.io import read_image
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._tags import with_item_tags
 from mmfeat.utils._validation import check_pair
 
 __all__ = ["MAX_IMAGE_SIDE", "BaseImageExtractor", "numeric_stack"]
@@ -50,14 +51,12 @@ def numeric_stack(X, *, mode, size, min_size=None):
 class BaseImageExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Base of extractors whose ``X`` is a column of images."""
 
-    _mmfeat_input = "image"
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.transformer_tags.preserves_dtype = []
-        return tags
+        return with_item_tags(tags, modality="image", reads_files=True)
 
     def _image_size(self):
         """``image_size`` checked: None, or a (height, width) pair of ints."""

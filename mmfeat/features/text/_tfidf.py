@@ -21,6 +21,7 @@ from mmfeat.utils._sklearn_compat import (
     check_is_fitted,
 )
 from mmfeat.utils._state import CheckedStateMixin, state_error
+from mmfeat.utils._tags import with_item_tags
 from mmfeat.utils._validation import check_pair
 
 __all__ = ["TfidfExtractor"]
@@ -120,8 +121,6 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     >>> tfidf.get_feature_names_out()[:3].tolist()
     ['w_blue', 'w_cotton', 'w_leather']
     """
-
-    _mmfeat_input = "text"
 
     _parameter_constraints = {
         "word_ngram_range": [tuple, list, None],
@@ -417,7 +416,7 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.input_tags.sparse = True
-        return tags
+        return with_item_tags(tags, modality="text", reads_files=False)
 
     @classmethod
     def get_test_params(cls):

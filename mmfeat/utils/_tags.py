@@ -1,0 +1,67 @@
+"""mmfeat's estimator tags: what kind of items an estimator reads.
+
+scikit-learn describes an estimator's input with tags (``__sklearn_tags__``);
+mmfeat adds one field, as imbalanced-learn adds ``sampler_tags``: an
+estimator whose ``X`` is a column of raw items (image paths or arrays, audio
+clips, texts) says which modality they are and whether it opens files. The
+common checks pick mmfeat's own checks for those, and batch scoring knows
+which columns hold paths to resolve against a root, without guessing from
+class or module names.
+
+An estimator declares it in its ``__sklearn_tags__``::
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return with_item_tags(tags, modality="image", reads_files=True)
+"""
+
+from dataclasses import dataclass, field, fields
+
+from sklearn.utils import Tags as _SklearnTags
+from sklearn.utils import get_tags
+
+__all__ = ["ItemTags", "Tags", "get_item_tags", "with_item_tags"]
+
+_MODALITIES = ("image", "audio", "text")
+
+
+@dataclass(slots=True)
+class ItemTags:
+    """What a raw-input estimator reads.
+
+    Attributes
+    ----------
+    modality : {"image", "audio", "text"} or None
+        The modality of the items in ``X``; ``None`` for an estimator over a
+        numeric matrix or a table.
+    reads_files : bool
+        Whether items may be paths to files it opens (images, audio clips),
+        which batch scoring resolves against a root folder.
+    """
+
+    modality: str | None = None
+    reads_files: bool = False
+
+
+@dataclass(slots=True)
+class Tags(_SklearnTags):
+    """scikit-learn's ``Tags`` with mmfeat's :class:`ItemTags`."""
+
+    item_tags: ItemTags = field(default_factory=ItemTags)
+
+
+def with_item_tags(tags, *, modality, reads_files):
+    """``tags`` (scikit-learn's) as mmfeat :class:`Tags` with these item tags."""
+    if modality not in _MODALITIES:
+        raise ValueError(f"modality must be one of {_MODALITIES}; got {modality!r}")
+    values = {f.name: getattr(tags, f.name) for f in fields(_SklearnTags)}
+    return Tags(**values, item_tags=ItemTags(modality, bool(reads_files)))
+
+
+def get_item_tags(estimator):
+    """The :class:`ItemTags` of an estimator (defaults for any other estimator)."""
+    try:
+        tags = get_tags(estimator)
+    except Exception:  # noqa: BLE001 - not an estimator, or broken tags
+        return ItemTags()
+    return getattr(tags, "item_tags", None) or ItemTags()
