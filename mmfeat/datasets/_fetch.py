@@ -52,6 +52,7 @@ from pathlib import Path
 from mmfeat.datasets._base import get_data_home
 from mmfeat.datasets._fsdd import _FSDD_NAME
 from mmfeat.exceptions import DataNotFoundError, MmfeatError, ParameterError
+from mmfeat.utils._hashing import file_sha256
 
 __all__ = [
     "fetch_fsdd",
@@ -106,11 +107,7 @@ _NETWORK_ERRORS = (
 
 def _sha256_file(path):
     """Return the hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK_SIZE), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path, block_size=_CHUNK_SIZE)
 
 
 def _content_digest(folder):
