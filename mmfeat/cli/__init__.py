@@ -1,4 +1,4 @@
-"""The ``mmfeat`` command line: ``mmfeat demo``, ``mmfeat --version``."""
+"""The ``mmfeat`` command line: ``mmfeat demo | fit | score | extract | info``."""
 
 from mmfeat.cli._main import build_parser, main
 

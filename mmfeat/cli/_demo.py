@@ -3,27 +3,58 @@
 import time
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, recall_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.svm import SVC
 
-from mmfeat.datasets import load_av_digits, load_digits_images
-from mmfeat.evaluation import fusion_report
-from mmfeat.exceptions import DataNotFoundError
-from mmfeat.features.audio import MFCCExtractor
-from mmfeat.features.image import HOGExtractor
-from mmfeat.fusion import LateFusionClassifier, ModalityStackingClassifier, make_fuser
+__all__ = ["format_parser", "main", "run_demo"]
 
-__all__ = ["run_demo"]
+_AV_MODELS = {
+    "early fusion (fuser + SVC)": ("early", None),
+    "late fusion (equal weights)": ("late", None),
+    "stacking (logistic meta-model)": ("stacking", None),
+}
+
+
+def format_parser(parser):
+    """Add the arguments of ``mmfeat demo`` to ``parser``."""
+    parser.description = (
+        "Fit and evaluate a model on scikit-learn's bundled 8x8 digits, then, "
+        "when the data home holds FSDD and USPS, on audio-visual digits "
+        "(image only, audio only, and both fused). Prints accuracy, macro "
+        "recall and macro F1 on the held-out split, and its progress on "
+        "stderr."
+    )
+    parser.add_argument(
+        "--data-home",
+        default=None,
+        help="folder holding the real datasets (default: $MMFEAT_DATA_HOME, "
+        "else ~/mmfeat_data)",
+    )
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="parallel workers (default: 1)"
+    )
+    parser.add_argument(
+        "--embedded-only",
+        action="store_true",
+        help="run only the embedded-data part, even when real data is present",
+    )
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
 
 
 def _scores(y_true, y_pred):
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
     return {
         "accuracy": accuracy_score(y_true, y_pred),
         "macro recall": recall_score(y_true, y_pred, average="macro"),
         "macro F1": f1_score(y_true, y_pred, average="macro"),
+    }
+
+
+def _scores_from(report, modality):
+    row = report.loc[modality]
+    return {
+        "accuracy": row["accuracy"],
+        "macro recall": row["macro_recall"],
+        "macro F1": row["macro_f1"],
     }
 
 
@@ -38,17 +69,36 @@ def _print_table(title, rows, out):
             f"{s['macro F1']:>10.4f}",
             file=out,
         )
+    out.flush()
 
 
-def _svc(random_state):
-    return SVC(C=10, random_state=random_state)
+class _Progress:
+    """``[12.3 s] fitting ...`` lines on stderr, so a long part is not silent."""
+
+    def __init__(self, err):
+        self.err = err
+        self.t0 = time.perf_counter()
+
+    def __call__(self, text):
+        if self.err is not None:
+            print(f"[{time.perf_counter() - self.t0:5.1f} s] {text}", file=self.err)
+            self.err.flush()
 
 
 def _pixels(images):
     return np.stack([np.asarray(im, dtype=np.float32).ravel() for im in images])
 
 
-def _embedded(random_state, out):
+def _embedded(random_state, out, progress):
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.svm import SVC
+
+    from mmfeat.datasets import load_digits_images
+    from mmfeat.features.image import HOGExtractor
+    from mmfeat.fusion import make_fuser
+
     bunch = load_digits_images()
     frame = bunch.frame[["image"]]
     y = np.asarray(bunch.target)
@@ -67,6 +117,7 @@ def _embedded(random_state, out):
             {"pixels": (pixels, "image"), "hog": (hog, "image")},
         ),
     ]:
+        progress(f"embedded digits: fitting {name}")
         model = make_pipeline(
             make_fuser(blocks, block_norm="standard"),
             SVC(C=10, random_state=random_state),
@@ -80,53 +131,35 @@ def _embedded(random_state, out):
     )
 
 
-def _av_digits(data_home, n_jobs, random_state, out):
+def _av_digits(data_home, n_jobs, random_state, out, progress):
+    from mmfeat.datasets import load_av_digits
+    from mmfeat.evaluation import fusion_report
+    from mmfeat.fusion import is_modality_ensemble
+    from mmfeat.recipes import make_av_digits_model
+
+    progress("audio-visual digits: loading USPS images and FSDD recordings")
     bunch = load_av_digits(data_home=data_home, random_state=random_state)
     frame = bunch.frame[["image", "audio", "split"]]
     y = np.asarray(bunch.target)
     train = (frame["split"] == "train").to_numpy()
     X_tr, X_te = frame[train], frame[~train]
     t0 = time.perf_counter()
-
-    def hog():
-        return HOGExtractor(
-            pixels_per_cell=(4, 4), cells_per_block=(2, 2), n_jobs=n_jobs
-        )
-
-    def mfcc():
-        return MFCCExtractor(
-            sr=8000,
-            n_fft=256,
-            hop_length=64,
-            n_mels=40,
-            n_mfcc=20,
-            deltas=2,
-            pooling=("mean", "std", "min", "max"),
-            n_jobs=n_jobs,
-        )
-
-    modalities = [
-        ("image", make_pipeline(hog(), StandardScaler(), _svc(random_state)), "image"),
-        ("audio", make_pipeline(mfcc(), StandardScaler(), _svc(random_state)), "audio"),
-    ]
-    models = {
-        "early fusion (fuser + SVC)": make_pipeline(
-            make_fuser({"image": hog(), "audio": mfcc()}, block_norm="standard"),
-            _svc(random_state),
-        ),
-        "late fusion (equal weights)": LateFusionClassifier(modalities, n_jobs=n_jobs),
-        "stacking (logistic meta-model)": ModalityStackingClassifier(
-            modalities, cv=3, n_jobs=n_jobs
-        ),
-    }
     rows = []
-    for name, model in models.items():
-        if isinstance(model, (LateFusionClassifier, ModalityStackingClassifier)):
+    for k, (name, (kind, weights)) in enumerate(_AV_MODELS.items(), 1):
+        model = make_av_digits_model(
+            kind, weights=weights, n_jobs=n_jobs, random_state=random_state
+        )
+        progress(
+            f"audio-visual digits: fitting {name} on {train.sum()} records "
+            f"({k}/{len(_AV_MODELS)})"
+        )
+        if is_modality_ensemble(model):
             # each recording is paired with several images: keep it in one fold
             model.fit(X_tr, y[train], groups=X_tr["audio"].to_numpy())
         else:
             model.fit(X_tr, y[train])
-        if isinstance(model, LateFusionClassifier):
+        progress(f"audio-visual digits: scoring {name} on {(~train).sum()} records")
+        if kind == "late":
             report = fusion_report(model, X_te, y[~train])
             for modality in ("image", "audio"):
                 rows.append((f"{modality} alone (SVC)", _scores_from(report, modality)))
@@ -140,27 +173,36 @@ def _av_digits(data_home, n_jobs, random_state, out):
     )
 
 
-def _scores_from(report, modality):
-    row = report.loc[modality]
-    return {
-        "accuracy": row["accuracy"],
-        "macro recall": row["macro_recall"],
-        "macro F1": row["macro_f1"],
-    }
+def run_demo(
+    *, data_home=None, n_jobs=None, embedded_only=False, random_state=0, out, err=None
+):
+    """Run the demo: tables on ``out``, progress lines on ``err``; return 0."""
+    from mmfeat.exceptions import DataNotFoundError
 
-
-def run_demo(*, data_home=None, n_jobs=None, embedded_only=False, random_state=0, out):
-    """Run the demo and print its tables to ``out``; return 0."""
+    progress = _Progress(err)
     print("mmfeat demo", file=out)
-    _embedded(random_state, out)
+    _embedded(random_state, out, progress)
     if embedded_only:
         return 0
     try:
-        _av_digits(data_home, n_jobs, random_state, out)
+        _av_digits(data_home, n_jobs, random_state, out, progress)
     except DataNotFoundError as exc:
         print(
             f"\nAudio-visual digits skipped: {exc}\n"
             "(The embedded part above needs no data.)",
             file=out,
         )
+    progress("done")
     return 0
+
+
+def main(args, out, err):
+    """Run ``mmfeat demo``; return the exit status."""
+    return run_demo(
+        data_home=args.data_home,
+        n_jobs=args.n_jobs,
+        embedded_only=args.embedded_only,
+        random_state=args.random_state,
+        out=out,
+        err=err,
+    )

@@ -1,12 +1,36 @@
-"""Argument parsing and dispatch for the ``mmfeat`` command."""
+"""Argument parsing and dispatch for the ``mmfeat`` command.
+
+One module per sub-command (``_fit``, ``_score``, ``_extract``, ``_info``,
+``_demo``), each with ``format_parser(parser)`` and ``main(args, out,
+err)``, as skops's command line is laid out: they parse and print, and call
+the library (:mod:`mmfeat.workflows`, :mod:`mmfeat.scoring`) for the work.
+"""
 
 import argparse
 import sys
+import time
 
 import mmfeat
-from mmfeat.cli._batch import add_batch_commands, run_batch_command
+from mmfeat.cli import _demo, _extract, _fit, _info, _score
+from mmfeat.cli._common import echo_logs, error_line
 
 __all__ = ["build_parser", "main"]
+
+# name: (module, one-line help)
+COMMANDS = {
+    "demo": (
+        _demo,
+        "fit and evaluate models on the bundled digits (and on audio-visual "
+        "digits when FSDD and USPS are in the data home)",
+    ),
+    "fit": (_fit, "fit a multimodal model on a records file and save it"),
+    "score": (_score, "score a records file with a saved model"),
+    "extract": (
+        _extract,
+        "write a saved model's features of a records file to Parquet",
+    ),
+    "info": (_info, "describe a saved model"),
+}
 
 
 def build_parser():
@@ -22,34 +46,32 @@ def build_parser():
         "--version", action="version", version=f"mmfeat {mmfeat.__version__}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo",
-        help="fit and evaluate models on the bundled digits (and on "
-        "audio-visual digits when FSDD and USPS are in the data home)",
-        description=(
-            "Fit and evaluate a model on scikit-learn's bundled 8x8 digits, then, "
-            "when the data home holds FSDD and USPS, on audio-visual digits "
-            "(image only, audio only, and both fused). Prints accuracy, macro "
-            "recall and macro F1 on the held-out split."
-        ),
-    )
-    demo.add_argument(
-        "--data-home",
-        default=None,
-        help="folder holding the real datasets (default: $MMFEAT_DATA_HOME, "
-        "else ~/mmfeat_data)",
-    )
-    demo.add_argument(
-        "--n-jobs", type=int, default=None, help="parallel workers (default: 1)"
-    )
-    demo.add_argument(
-        "--embedded-only",
-        action="store_true",
-        help="run only the embedded-data part, even when real data is present",
-    )
-    demo.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    add_batch_commands(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        module.format_parser(sub.add_parser(name, help=help_text))
     return parser
+
+
+def run_command(args, out=None, err=None, *, started=None):
+    """Run the parsed sub-command ``args.command``; return the exit status.
+
+    What the library logs is printed while it runs: progress on ``out``,
+    notes on ``err``. Errors end the command with one line on ``err``,
+    ``mmfeat <command>: error: ...``, saying what was wrong and what to do,
+    and status 2: bad parameters and input (:class:`~mmfeat.MmfeatError`),
+    and what the machine refused (an ``OSError``: a missing folder, a
+    read-only or full disk, a file-size limit; a ``MemoryError``). No
+    traceback is printed.
+    """
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    module = COMMANDS[args.command][0]
+    args.started = started  # for the rates with and without start-up
+    try:
+        with echo_logs(out, err):
+            return module.main(args, out, err)
+    except (mmfeat.MmfeatError, OSError, MemoryError) as exc:
+        print(error_line(exc, args.command), file=err)
+        return 2
 
 
 def main(argv=None):
@@ -63,24 +85,14 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success.
+        0 on success, 2 on an error (one line on stderr), 130 when a
+        ``score`` run was interrupted.
     """
+    # run as a program, start-up counts from the process's start
+    started = None if argv is None else time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command == "demo":
-        from mmfeat.cli._demo import run_demo
-
-        return run_demo(
-            data_home=args.data_home,
-            n_jobs=args.n_jobs,
-            embedded_only=args.embedded_only,
-            random_state=args.random_state,
-            out=sys.stdout,
-        )
-    if args.command in ("fit", "score", "extract", "info"):
-        return run_batch_command(args)
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover
-    return 2
+    return run_command(args, started=started)

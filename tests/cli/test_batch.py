@@ -304,7 +304,7 @@ def test_extract_fused_and_block_features_of_an_early_model(
         )
         == 2
     )
-    assert "--modality must be one of" in capsys.readouterr().err
+    assert "(--modality) must be one of ['image', 'text']" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -319,12 +319,12 @@ def test_extract_fused_and_block_features_of_an_early_model(
 def test_os_and_memory_errors_are_one_line_with_what_to_do(
     monkeypatch, capsys, tmp_path, exc, words
 ):
-    from mmfeat.cli import _batch
+    from mmfeat.cli import _info
 
     def fails(args, out, err):
         raise exc
 
-    monkeypatch.setattr(_batch, "_info", fails)
+    monkeypatch.setattr(_info, "main", fails)
     assert main(["info", str(tmp_path / "m.skops")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mmfeat info: error: ") and words in err

@@ -1,0 +1,26 @@
+"""File workflows: the library functions behind the ``mmfeat`` command.
+
+Each sub-command of ``mmfeat`` parses its arguments, calls one of these and
+prints what it returns; Python code calls them the same way:
+
+- :func:`fit_file` (``mmfeat fit``): fit a default or given multimodal model
+  on a CSV or Parquet records file, report it on a held-out split, save it;
+- :func:`score_file` (``mmfeat score``, from :mod:`mmfeat.scoring`): stream
+  a records file through a fitted model into predictions and an error
+  report, in parallel, resumably;
+- :func:`extract_file` (``mmfeat extract``): a fitted model's features of a
+  records file, to Parquet;
+- :func:`describe_model` (``mmfeat info``): what a saved model is made of.
+
+They log progress (INFO) and notes (WARNING) on the ``mmfeat.workflows``
+logger, and return what they did as a dict. Row numbers in their messages
+are 0-based positions of the records in the file (row 0 is the first record
+after the header), as in the error reports.
+"""
+
+from mmfeat.scoring import score_file
+from mmfeat.workflows._describe import describe_model
+from mmfeat.workflows._extract import extract_file
+from mmfeat.workflows._fit import fit_file
+
+__all__ = ["describe_model", "extract_file", "fit_file", "score_file"]
