@@ -7,10 +7,11 @@ scoring, which all take one table with a column (or several) per modality.
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.utils import check_array
 
 from mmfeat.exceptions import InputError
 from mmfeat.utils._items import is_missing
-from mmfeat.utils._sklearn_compat import _safe_indexing
+from mmfeat.utils._sklearn_compat import _safe_indexing, validate_data
 
 __all__ = ["absent_items", "check_table", "select_columns"]
 
@@ -50,49 +51,24 @@ def absent_items(Xm):
 
 
 def check_table(est, X, *, reset):
-    """Check that ``X`` is a 2-D table; record (``reset``) or compare its width."""
-    name = type(est).__name__
+    """Check that ``X`` is a 2-D table; record (``reset``) or compare its width.
+
+    scikit-learn's own checks do it, with their messages: ``check_array``
+    (2-D, not empty, not complex; any dtype, NaN allowed: items may be
+    paths, texts or missing) and ``validate_data(skip_check_array=True)``
+    for ``n_features_in_`` and ``feature_names_in_``. A DataFrame comes back
+    as it is (columns are selected by name); anything else as an array.
+    """
     if sp.issparse(X):
         X = X.tocsr()
-    elif not isinstance(X, pd.DataFrame):
-        X = np.asarray(X) if not isinstance(X, np.ndarray) else X
-        if X.ndim != 2:
-            raise ValueError(
-                f"Expected a 2D table (a DataFrame with one column per "
-                f"modality item, or a 2D array), got {X.ndim}D data instead. "
-                "Reshape your data either using array.reshape(-1, 1) if it "
-                "has a single feature or array.reshape(1, -1) if it contains "
-                "a single sample."
-            )
-        if np.iscomplexobj(X):
-            raise ValueError("Complex data not supported")
-    if X.shape[0] == 0:
-        raise ValueError(
-            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
-            f"of 1 is required by {name}."
-        )
-    if X.shape[1] == 0:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-            f"of 1 is required by {name}."
-        )
-    if reset:
-        est.n_features_in_ = X.shape[1]
-        if isinstance(X, pd.DataFrame):
-            est.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        elif hasattr(est, "feature_names_in_"):
-            del est.feature_names_in_
-    else:
-        if X.shape[1] != est.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {name} is expecting "
-                f"{est.n_features_in_} features as input."
-            )
-        if hasattr(est, "feature_names_in_") and isinstance(X, pd.DataFrame):
-            missing = set(est.feature_names_in_) - set(X.columns)
-            if missing:
-                raise ValueError(
-                    f"X lacks the columns {sorted(map(str, missing))} that "
-                    f"{name} was fitted with"
-                )
+    checked = check_array(
+        X,
+        accept_sparse="csr",
+        dtype=None,
+        ensure_all_finite=False,
+        estimator=est,
+    )
+    if not isinstance(X, pd.DataFrame) and not sp.issparse(X):
+        X = checked
+    validate_data(est, X, skip_check_array=True, reset=reset)
     return X
