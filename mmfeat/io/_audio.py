@@ -26,6 +26,7 @@ from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, item_source, read_source_bytes
 from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import Integral, Interval, StrOptions, _fit_context
@@ -350,6 +351,7 @@ def read_audio(
     return np.ascontiguousarray(y, dtype=np.float32), int(orig_sr)
 
 
+@fill_doc
 class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Decode a column of audio clips into 1-D float32 arrays, row-aligned.
 
@@ -368,11 +370,7 @@ class AudioReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
         channels are refused as well (see :func:`read_audio`).
     max_file_bytes : int or None, default=DEFAULT_MAX_AUDIO_FILE_BYTES
         Largest file read, in bytes (512 MiB by default); ``None`` disables.
-    on_error : {"raise", "missing"}, default="raise"
-        ``"raise"``: the first bad item raises :class:`~mmfeat.exceptions.InputError`
-        naming its row, source and reason. ``"missing"``: a bad item becomes
-        ``None`` and is reported to
-        :func:`mmfeat.collect_item_errors`.
+    %(on_error_items)s
     n_jobs : int, default=None
         Threads decoding in parallel.
     verbose : int, default=0

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import (
     DEFAULT_MAX_FILE_BYTES,
     as_item_list,
@@ -784,6 +785,7 @@ def _looks_like_text(buf):
     return printable / len(head) > 0.95
 
 
+@fill_doc
 class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Decode a column of images into arrays, in parallel, row-aligned.
 
@@ -807,11 +809,7 @@ class ImageReader(CheckedStateMixin, TransformerMixin, BaseEstimator):
     max_file_bytes : int or None, default=DEFAULT_MAX_FILE_BYTES
         Largest file read, in bytes (256 MiB by default): a larger file is
         refused from its size, without being read. ``None`` disables.
-    on_error : {"raise", "missing"}, default="raise"
-        ``"raise"``: the first bad item raises :class:`~mmfeat.exceptions.InputError`
-        naming its row, source and reason. ``"missing"``: a bad item becomes
-        ``None`` (a missing value) and is reported to
-        :func:`mmfeat.collect_item_errors`.
+    %(on_error_items)s
     n_jobs : int, default=None
         Number of threads decoding in parallel (OpenCV releases the GIL).
     verbose : int, default=0

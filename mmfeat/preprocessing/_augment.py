@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, is_missing
 from mmfeat.utils._sklearn_compat import (
     Integral,
@@ -91,8 +92,7 @@ _SHARED_DOC = {
 
 def _fill_doc(cls):
     """Insert the shared fragments in ``cls.__doc__`` (``%(name)s`` markers)."""
-    cls.__doc__ = cls.__doc__ % _SHARED_DOC
-    return cls
+    return fill_doc(**_SHARED_DOC)(cls)
 
 
 def _check_range(value, name):

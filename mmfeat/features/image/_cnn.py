@@ -37,6 +37,7 @@ from mmfeat.io import (
     GpuJpegDecoder,
     read_image,
 )
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._item_errors import report_item_errors
 from mmfeat.utils._items import as_item_list, is_missing
 from mmfeat.utils._parallel import in_background, prefetch_batches
@@ -133,6 +134,7 @@ def _to_uint8(stack):
 # The extractor
 # --------------------------------------------------------------------------
 @reviewed_setstate
+@fill_doc
 class CNNExtractor(BaseImageExtractor):
     """Deep CNN features of each image, on a GPU when torch sees one.
 
@@ -233,10 +235,7 @@ class CNNExtractor(BaseImageExtractor):
         CUDA device; other formats, and every item on a CPU device, are
         decoded on the CPU. Resizing differs slightly from OpenCV's, so the
         features are close to, not equal to, those of ``"cpu"``.
-    on_error : {"raise", "missing"}, default="raise"
-        A bad item raises :class:`~mmfeat.exceptions.InputError` naming its
-        row, source and reason, or becomes a NaN row reported to
-        :func:`mmfeat.collect_item_errors`.
+    %(on_error_features)s
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation of ``"simple"`` and torchvision backbones
         without weights, and the shuffling and augmentation of the

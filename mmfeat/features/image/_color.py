@@ -6,6 +6,7 @@ from mmfeat.exceptions import ParameterError
 from mmfeat.features.image._base import BaseImageExtractor
 from mmfeat.features.image._color_kernels import _hsv_histograms
 from mmfeat.io import read_image
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._sklearn_compat import (
     Integral,
@@ -43,6 +44,7 @@ def _check_bins(bins):
     return tuple(int(b) for b in bins)
 
 
+@fill_doc
 class ColorHistogramExtractor(BaseImageExtractor):
     """Joint HSV colour histogram of each image, as a fraction of its pixels.
 
@@ -62,9 +64,7 @@ class ColorHistogramExtractor(BaseImageExtractor):
         Resize first (fewer pixels to count; the fractions barely change).
     resize : {"exact", "pad"}, default="exact"
         How ``image_size`` is reached.
-    on_error : {"raise", "missing"}, default="raise"
-        A bad item raises, or becomes a NaN row reported to
-        :func:`mmfeat.collect_item_errors`.
+    %(on_error_features)s
     n_jobs : int, default=None
         Decoding threads and numba threads.
     verbose : int, default=0

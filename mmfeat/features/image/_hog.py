@@ -15,6 +15,7 @@ from mmfeat.features.image._hog_kernels import (
     bin_boundaries,
 )
 from mmfeat.io import read_image
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, is_missing, item_source
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._sklearn_compat import (
@@ -56,6 +57,7 @@ def _hog_size(image_shape, ppc, cpb, orientations):
     return nbr, nbc, nbr * nbc * cpb[0] * cpb[1] * orientations
 
 
+@fill_doc
 class HOGExtractor(BaseImageExtractor):
     """Histograms of oriented gradients; images of mixed sizes need ``image_size``.
 
@@ -107,10 +109,7 @@ class HOGExtractor(BaseImageExtractor):
     resize : {"exact", "pad"}, default="exact"
         How ``image_size`` is reached: stretch, or fit (keeping the aspect
         ratio) and pad.
-    on_error : {"raise", "missing"}, default="raise"
-        A bad item raises :class:`~mmfeat.exceptions.InputError` naming its
-        row, source and reason, or becomes a NaN row reported to
-        :func:`mmfeat.collect_item_errors`.
+    %(on_error_features)s
     n_jobs : int, default=None
         Threads: numba threads for the kernel and decoding threads.
     verbose : int, default=0

@@ -24,6 +24,7 @@ from mmfeat.features.image._bovw_kernels import (
     pyramid_cells,
 )
 from mmfeat.io import read_image
+from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._parallel import map_items
@@ -150,6 +151,7 @@ def sift_descriptors(
     return desc, pos
 
 
+@fill_doc
 class SIFTBoVWExtractor(BaseImageExtractor):
     """Bag of visual words on SIFT descriptors, with a spatial pyramid.
 
@@ -207,9 +209,7 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         How ``image_size`` is reached.
     random_state : int, RandomState instance or None, default=None
         Seeds the descriptor sample and k-means.
-    on_error : {"raise", "missing"}, default="raise"
-        A bad item raises, or becomes a NaN row reported to
-        :func:`mmfeat.collect_item_errors`.
+    %(on_error_features)s
     n_jobs : int, default=None
         Threads for decoding and SIFT, and numba threads for encoding.
     verbose : int, default=0
