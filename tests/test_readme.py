@@ -25,7 +25,6 @@ from importlib.util import find_spec
 import pytest
 from threadpoolctl import threadpool_limits
 
-import mmfeat
 from tests._readme_blocks import README, python_blocks, readme_blocks
 
 BLOCKS = python_blocks()
@@ -43,15 +42,6 @@ _EXTRAS = {
     "dask": "dask is not installed (the distributed extra): pip install "
     "'mmfeat[distributed]'",
 }
-
-# API that README already shows but the library is still gaining: a block that
-# uses one of these names runs once ``mmfeat`` has it, and skips until then.
-# Remove an entry when the API has landed.
-_PENDING_API = {
-    "collect_item_errors": "mmfeat.collect_item_errors is not in this mmfeat "
-    "yet (it replaces the estimators' errors_ attribute)",
-}
-
 
 def _needs(block):
     """The optional packages a block imports (or needs, as CNNExtractor needs torch)."""
@@ -95,9 +85,6 @@ def test_readme_python_examples_have_their_own_heading():
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.slug) for b in BLOCKS])
 def test_readme_python_example_runs(block, request, tmp_path, monkeypatch):
-    for name, reason in _PENDING_API.items():
-        if re.search(rf"\b{name}\b", block.code) and not hasattr(mmfeat, name):
-            pytest.skip(reason)
     for module in _needs(block):
         if find_spec(module) is None:
             _fail_in_ci_else_skip(_EXTRAS[module])
