@@ -12,7 +12,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, normalize
 from sklearn.utils import Bunch
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_memory
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.fusion._modality import check_weight_dict
@@ -277,10 +277,34 @@ class _BlockPipeline(Pipeline):
         return _with_reports(out, _relabelled(log, self._block_name()))
 
     def transform(self, X, **params):
-        """The block's features (with its reports)."""
+        """The block's features (with its reports).
+
+        With ``memory``, the features of ``X`` are cached too (keyed by the
+        fitted transformer and ``X``), with the items it refused: a grid
+        search over weights or normalisation then extracts each held-out
+        fold once, not once per candidate, and bad items are still reported
+        on every call.
+        """
+        memory = check_memory(self.memory)
         with capture_item_errors() as log:
-            out = super().transform(X, **params)
+            if memory.location is None or params or len(self.steps) != 2:
+                out = super().transform(X, **params)
+            else:
+                (_, features), (_, block) = self.steps
+                cached = memory.cache(_features_and_errors)
+                Xt, errors = cached(features, X)
+                report_item_errors(errors)
+                out = block.transform(Xt)
         return _with_reports(out, _relabelled(log, self._block_name()))
+
+
+def _features_and_errors(features, X):
+    """``features.transform(X)`` and the items it refused (cached by memory)."""
+    if isinstance(features, str) and features == "passthrough":
+        return X, []
+    with capture_item_errors() as log:
+        Xt = features.transform(X)
+    return Xt, list(log)
 
 
 def _relabelled(log, name):
@@ -423,11 +447,15 @@ class MultimodalFuser(CheckedStateMixin, TransformerMixin, _BaseComposition):
         appends them as they are, without normalisation or weight).
     memory : str, path or joblib.Memory, default=None
         Cache of each block's fitted extractor and training features (as
-        ``Pipeline(memory=...)`` caches a step). The cache key is the
-        extractor and its data, not the block's weight or normalisation, so
-        a grid search over ``weights`` or ``block_norm`` extracts each fold's
-        features once; a ``Pipeline(memory=...)`` around the whole fuser
-        would extract again for every weight.
+        ``Pipeline(memory=...)`` caches a step), and of the features it
+        computes at ``transform`` (keyed by the fitted extractor and the
+        rows). The key is the extractor and its data, not the block's
+        weight or normalisation, so a grid search over ``weights`` or
+        ``block_norm`` extracts each fold's training and held-out features
+        once; a ``Pipeline(memory=...)`` around the whole fuser would
+        extract again for every weight. Items refused at ``transform`` are
+        reported on every call (cached with the features); a fit served
+        from the cache reports none (they were reported when it ran).
     n_jobs : int, default=None
         Blocks fitted and transformed in parallel (joblib), as in
         ``ColumnTransformer``.

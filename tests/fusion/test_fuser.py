@@ -938,3 +938,40 @@ def test_memory_caches_block_features_across_weights(tmp_path):
     np.testing.assert_allclose(
         plain.cv_results_["mean_test_score"], with_memory.cv_results_["mean_test_score"]
     )
+
+
+class _CountingReader(StandardScaler):
+    """Counts its transforms; refuses (reports) row 0 as a bad item."""
+
+    transforms = 0
+
+    def transform(self, X, copy=None):
+        from mmfeat.utils._item_errors import ItemError, report_item_errors
+
+        type(self).transforms += 1
+        out = super().transform(X, copy=copy)
+        out[0] = np.nan
+        report_item_errors([ItemError(0, "a.png", "unreadable")])
+        return out
+
+
+def test_memory_caches_held_out_features_and_still_reports_their_errors(tmp_path):
+    from mmfeat import collect_item_errors
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30)})
+    y = (X["a"] > 0).astype(int)
+    fuser = make_fuser(
+        {"a": (_CountingReader(), ["a"]), "b": (StandardScaler(), ["b"])},
+        memory=str(tmp_path / "cache"),
+    )
+    model = make_pipeline(fuser, LogisticRegression()).fit(X, y)
+    _CountingReader.transforms = 0
+    for weights in ({"a": 1.0}, {"a": 2.0}, {"a": 0.5}):
+        model.set_params(multimodalfuser__weights=weights).fit(X, y)
+        with collect_item_errors() as errors:
+            model.predict(X)
+        # reported on every call, cache hit or not
+        assert [(e.row, e.modality) for e in errors] == [(0, "a")]
+    # fit_transform is cached by Pipeline(memory=); transform once, by the block
+    assert _CountingReader.transforms == 1
