@@ -82,7 +82,7 @@ def test_tfidf_non_text_items_named_or_recorded():
 
 def test_tfidf_parameter_errors():
     with pytest.raises(ParameterError, match="enable at least one block"):
-        TfidfExtractor(word_ngram_range=None).fit(TEXTS)
+        TfidfExtractor(word_ngram_range=None, char_ngram_range=None).fit(TEXTS)
     with pytest.raises(ParameterError, match="no non-empty text"):
         TfidfExtractor().fit([None, ""])
 
