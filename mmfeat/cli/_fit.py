@@ -70,8 +70,9 @@ def format_parser(parser):
         choices=TEXT_FEATURES,
         default="auto",
         help="TF-IDF of word 1-2-grams (word) or of character 1-3-grams "
-        "(char: Chinese, Japanese, Thai); auto chooses char when most "
-        "training texts are in such a script (default: auto)",
+        "(char: Chinese, Japanese, Thai); auto: the text extractor chooses "
+        "char for training texts in scripts written without spaces, else "
+        "word, and fit prints which (default: auto)",
     )
     parser.add_argument(
         "--test-size",

@@ -1,7 +1,5 @@
 """The multimodal classifier ``mmfeat fit`` builds, from a mapping of columns."""
 
-import re
-
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -10,12 +8,7 @@ from sklearn.svm import LinearSVC
 
 from mmfeat.exceptions import ParameterError
 
-__all__ = [
-    "IMAGE_FEATURES",
-    "TEXT_FEATURES",
-    "choose_text_features",
-    "make_default_model",
-]
+__all__ = ["IMAGE_FEATURES", "TEXT_FEATURES", "make_default_model"]
 
 #: Image descriptors :func:`make_default_model` knows (``"bovw"`` is
 #: accepted as another name of ``"sift"``).
@@ -25,50 +18,6 @@ TEXT_FEATURES = ("auto", "word", "char")
 _IMAGE_ALIASES = {"bovw": "sift"}
 _CLASSIFIERS = ("logistic", "linear-svm", "random-forest")
 _FUSIONS = ("early", "late", "stacking")
-
-# Scripts written without spaces between words: Thai, Lao, Khmer, Myanmar,
-# CJK ideographs (with extension A, compatibility forms and the
-# supplementary planes), Hiragana and Katakana (full and half width).
-# Korean is written with spaces and is left to word n-grams.
-_NO_SPACE_SCRIPTS = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff]"
-)
-
-
-def choose_text_features(texts):
-    """``"char"`` when most texts are in a script without spaces, else ``"word"``.
-
-    Word n-grams need spaces between words; Chinese, Japanese and Thai titles
-    have none, so a "word" there is a whole title and word TF-IDF learns
-    next to nothing. This is how ``text_features="auto"`` of
-    :func:`make_default_model` decides, from the training texts.
-
-    Parameters
-    ----------
-    texts : iterable
-        The training texts; missing values and non-strings are not counted.
-
-    Returns
-    -------
-    kind : {"word", "char"}
-        ``"char"`` when more than half of the texts hold a Thai, Lao, Khmer,
-        Myanmar, CJK ideograph, Hiragana or Katakana character.
-
-    Examples
-    --------
-    >>> choose_text_features(["Red cotton shirt", "Blue shoe", None])
-    'word'
-    >>> choose_text_features(["红色棉质衬衫", "蓝色皮鞋", "Nike shoe"])
-    'char'
-    """
-    n = hits = 0
-    for text in texts:
-        if not isinstance(text, str) or not text.strip():
-            continue
-        n += 1
-        hits += _NO_SPACE_SCRIPTS.search(text) is not None
-    return "char" if n and hits > n / 2 else "word"
 
 
 def _classifier(name, random_state, *, sparse=False):
@@ -127,7 +76,13 @@ def _text_features(kind):
             char_analyzer="char",
             on_error="missing",
         )
-    return TfidfExtractor(min_df=1, on_error="missing")
+    if kind == "word":
+        return TfidfExtractor(
+            word_ngram_range=(1, 2), char_ngram_range=None, on_error="missing"
+        )
+    # "auto": the extractor picks words or characters from the texts it is
+    # fitted on (analyzer_ tells which)
+    return TfidfExtractor(on_error="missing")
 
 
 def _modality_features(kind, image_features, text_features, random_state):
@@ -166,7 +121,6 @@ def make_default_model(
     classifier="logistic",
     image_features=("hog", "color"),
     text_features="auto",
-    texts=None,
     random_state=0,
     n_jobs=None,
 ):
@@ -199,11 +153,9 @@ def make_default_model(
     text_features : {"auto", "word", "char"}, default="auto"
         TF-IDF of word 1- and 2-grams (``"word"``), or of character 1- to
         3-grams across spaces (``"char"``: for Chinese, Japanese, Thai).
-        ``"auto"``: :func:`choose_text_features` of ``texts``, or words when
-        no ``texts`` are given.
-    texts : iterable of str, default=None
-        Training texts for ``text_features="auto"``
-        (:func:`~mmfeat.workflows.fit_file` passes the text column).
+        ``"auto"``: the :class:`~mmfeat.features.text.TfidfExtractor`
+        chooses when it is fitted, characters for texts in scripts written
+        without spaces, else words (its ``analyzer_`` says which).
     random_state : int, default=0
         Seed of the vocabulary, the network, the forests and the folds.
     n_jobs : int, default=None
@@ -256,8 +208,6 @@ def make_default_model(
         raise ParameterError(
             f"text_features must be one of {TEXT_FEATURES}; got {text_features!r}"
         )
-    if text_features == "auto":
-        text_features = "word" if texts is None else choose_text_features(texts)
 
     def features(kind):
         return _modality_features(kind, image_features, text_features, random_state)

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import time
 
 import numpy as np
@@ -212,9 +213,9 @@ def fit_file(
     image_features : sequence of str, default=("hog", "color")
         Among ``"hog"``, ``"sift"``, ``"color"``, ``"cnn"``.
     text_features : {"auto", "word", "char"}, default="auto"
-        ``"auto"`` chooses character n-grams when most training texts are in
-        a script written without spaces (Chinese, Japanese, Thai), else word
-        n-grams (:func:`~mmfeat.recipes.choose_text_features`).
+        Word or character n-grams; ``"auto"``: the text extractor chooses
+        character n-grams when the training texts are in a script written
+        without spaces (Chinese, Japanese, Thai), else word n-grams.
     test_size : float in [0, 1), default=0.2
         Held-out share for the report; 0 fits on every record at once and
         reports nothing.
@@ -244,7 +245,10 @@ def fit_file(
         (``[(row, column, source, reason)]``: items that could not be read,
         whose modality the record then lacked), ``unscorable`` (held-out
         rows with no usable modality, scored with the class prior in the
-        report), ``notes`` (every warning, as logged) and ``seconds``.
+        report), ``notes`` (every warning, as logged), ``trusted`` (the types
+        the saved model needs in ``mmfeat.load(path, trusted=...)``: the
+        file is loaded back once to find them; [] for most models) and
+        ``seconds``.
 
     Raises
     ------
@@ -300,21 +304,17 @@ def fit_file(
         )
         logger.warning(notes[-1])
 
-    def default_model(texts=None):
-        return make_default_model(
+    if model is None:
+        # the parameters are checked before anything is read
+        model = make_default_model(
             columns,
             fusion=fusion,
             classifier=classifier,
             image_features=image_features,
             text_features=text_features,
-            texts=texts,
             random_state=random_state,
             n_jobs=n_cores,
         )
-
-    default = model is None
-    if default:
-        model = default_model()  # the parameters are checked before reading
         described = f"{fusion} fusion, {classifier}"
     else:
         from sklearn.base import clone
@@ -356,8 +356,6 @@ def fit_file(
             f"{classes.tolist()}",
             source=records,
         )
-    if default and text_features == "auto" and "text" in columns:
-        model = default_model(X[columns["text"]].tolist())
     logger.info(
         f"{len(y)} records, {len(classes)} classes, modalities: "
         + ", ".join(f"{k}={c!r}" for k, c in columns.items())
@@ -400,6 +398,15 @@ def fit_file(
             with capture_item_errors() as log:
                 model.fit(X, y)
             bad.extend(_bad_items(log, X, path_rows, columns_of))
+    text_analyzer = _text_analyzer(model)
+    if text_analyzer is not None:
+        name, part = text_analyzer
+        ranges = [r for r in (part.word_ngram_range_, part.char_ngram_range_) if r]
+        logger.info(
+            f"text features of {name!r}: {part.analyzer_} n-grams "
+            f"{' and '.join(map(str, ranges))} ({part.unspaced_share_:.0%} of the "
+            "letters are in scripts written without spaces)"
+        )
     bad = sorted(set(bad))
     if bad:
         rows = sorted({b[0] for b in bad})
@@ -410,7 +417,7 @@ def fit_file(
             f"{first[1]!r}: {first[3]})"
         )
         logger.warning(notes[-1])
-    path = None
+    path, trusted = None, []
     if output is not None:
         try:
             path = save(model, output)
@@ -418,6 +425,16 @@ def fit_file(
             if isinstance(exc, MmfeatError) or exc.filename is not None:
                 raise
             raise OSError(exc.errno, exc.strerror or str(exc), output) from None
+        trusted = _needs_trust(path)
+        if trusted:
+            notes.append(
+                f"the saved model holds type(s) mmfeat.load does not trust by "
+                f"default: {', '.join(trusted)} (the decision trees of a random "
+                "forest are one); score it with --trusted "
+                f"{' '.join(trusted)} (in Python: mmfeat.load(path, "
+                f"trusted={trusted!r}))"
+            )
+            logger.warning(notes[-1])
     return {
         "model": model,
         "path": path,
@@ -429,8 +446,40 @@ def fit_file(
         "bad_items": bad,
         "unscorable": unscorable,
         "notes": notes,
+        "trusted": trusted,
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _text_analyzer(model):
+    """``(modality, fitted TfidfExtractor)`` of the model's text, or None."""
+    from mmfeat.fusion import get_modalities
+
+    for m in get_modalities(model):
+        steps = getattr(m.estimator, "steps", None)
+        for part in [s for _, s in steps] if steps else [m.estimator]:
+            if hasattr(part, "analyzer_") and hasattr(part, "unspaced_share_"):
+                return m.name, part
+    return None
+
+
+def _needs_trust(path):
+    """The types ``mmfeat.load(path)`` refuses, [] when it loads the file.
+
+    Every saved model is loaded back once, so a model that needs
+    ``trusted=`` is found at fit time, not when it is first scored.
+    """
+    from mmfeat import load
+    from mmfeat.exceptions import UntrustedModelError
+
+    try:
+        load(path)
+    except UntrustedModelError as exc:
+        found = re.search(r"does not trust by default: (.+?)\. Loading", str(exc))
+        if found is None:
+            raise
+        return [t.strip() for t in found.group(1).split(",")]
+    return []
 
 
 def _held_out(
