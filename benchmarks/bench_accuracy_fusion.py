@@ -33,16 +33,15 @@ from _common import median_time, parser, report, report_table
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from mmfeat.datasets import load_av_digits, load_fashion_products
 from mmfeat.evaluation import fusion_report, mask_modality
-from mmfeat.features.audio import MFCCExtractor
 from mmfeat.features.image import ColorHistogramExtractor, HOGExtractor
 from mmfeat.features.text import TfidfExtractor
 from mmfeat.fusion import LateFusionClassifier, ModalityStackingClassifier, make_fuser
 from mmfeat.io import ImageReader
+from mmfeat.recipes import make_av_digits_model
 
 SEED = 0
 N_JOBS = 2
@@ -72,48 +71,15 @@ def run_av(args):
     X_tr, X_te, y_tr, y_te = frame[train], frame[~train], y[train], y[~train]
     groups = X_tr["audio"].to_numpy()
 
-    def hog():
-        return HOGExtractor(pixels_per_cell=(4, 4), cells_per_block=(2, 2))
+    # the models of `mmfeat demo`, from the shared recipe
+    def av(kind, **kwargs):
+        return make_av_digits_model(kind, n_jobs=N_JOBS, random_state=SEED, **kwargs)
 
-    def mfcc():
-        return MFCCExtractor(
-            sr=8000,
-            n_fft=256,
-            hop_length=64,
-            n_mels=40,
-            n_mfcc=20,
-            deltas=2,
-            pooling=("mean", "std", "min", "max"),
-            n_jobs=N_JOBS,
-        )
-
-    def svc():
-        return SVC(C=10, random_state=SEED)
-
-    mods = [
-        ("image", make_pipeline(hog(), StandardScaler(), svc()), "image"),
-        ("audio", make_pipeline(mfcc(), StandardScaler(), svc()), "audio"),
-    ]
     models = {
-        "early fusion (fuser, standard blocks) + SVC": (
-            make_pipeline(
-                make_fuser({"image": hog(), "audio": mfcc()}, block_norm="standard"),
-                svc(),
-            ),
-            None,
-        ),
-        "late fusion, equal weights": (
-            LateFusionClassifier(mods, n_jobs=N_JOBS),
-            groups,
-        ),
-        "late fusion, learned weights": (
-            LateFusionClassifier(mods, weights="learn", cv=3, n_jobs=N_JOBS),
-            groups,
-        ),
-        "stacking (logistic meta-model)": (
-            ModalityStackingClassifier(mods, cv=3, n_jobs=N_JOBS),
-            groups,
-        ),
+        "early fusion (fuser, standard blocks) + SVC": (av("early"), None),
+        "late fusion, equal weights": (av("late"), groups),
+        "late fusion, learned weights": (av("late", weights="learn"), groups),
+        "stacking (logistic meta-model)": (av("stacking"), groups),
     }
     rows = []
     best_single = 0.0
