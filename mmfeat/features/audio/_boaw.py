@@ -50,8 +50,11 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     frontend : MFCCExtractor, default=None
-        Frame features; ``None`` means ``MFCCExtractor(deltas=1)``. Its
-        ``pooling`` is ignored (frames are needed).
+        Frame features; ``None`` means ``MFCCExtractor(deltas=1,
+        n_fft="auto")``: 32 ms windows every 10 ms, which suit speech
+        frames (on FSDD, BoAW + SVC scores 0.997 with them against 0.960
+        with librosa's 2048-sample windows at 8 kHz). Its ``pooling`` is
+        ignored (frames are needed).
     n_words : int, default=128
         Vocabulary size.
     encoding : {"hard", "soft"}, default="hard"
@@ -196,7 +199,11 @@ class BoAWExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         """
         levels = check_levels(self.pyramid_levels, example=(1, 2))
         rng = check_random_state(self.random_state)
-        frontend = MFCCExtractor(deltas=1) if self.frontend is None else self.frontend
+        frontend = (
+            MFCCExtractor(deltas=1, n_fft="auto")
+            if self.frontend is None
+            else self.frontend
+        )
         if "pooling" not in frontend.get_params():
             raise ParameterError(
                 "frontend must give frames: an MFCCExtractor, or a transformer "
