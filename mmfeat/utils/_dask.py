@@ -22,6 +22,7 @@ from mmfeat.exceptions import ParameterError
 __all__ = [
     "count_cores",
     "dask_active",
+    "effective_count",
     "exit_with_parent",
     "parallel_backend",
     "pid_alive",
@@ -119,8 +120,18 @@ def count_cores(n_jobs, *, name="n_jobs"):
     if n_jobs == 0:
         raise ParameterError(f"{name} must not be 0; give 1, a count, or -1 (all)")
     cores = cpu_count()
-    n = n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
+    n = effective_count(n_jobs, cores)
     return (cores, True) if n > cores else (n, False)
+
+
+def effective_count(n_jobs, cores):
+    """The count joblib makes of a non-zero int ``n_jobs`` (-1: ``cores``).
+
+    No joblib context is consulted, and nothing is capped: 20000 stays
+    20000 (:func:`count_cores` caps; ``cap_resources`` compares a model's
+    own requests with it).
+    """
+    return n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
 
 
 @contextlib.contextmanager
