@@ -30,7 +30,6 @@ from mmfeat.scoring._outputs import (
 from mmfeat.scoring._records import RecordsTable, check_records_path, records_format
 from mmfeat.scoring._scorer import BatchScorer
 from mmfeat.utils._dask import (
-    _WATCHING,  # noqa: F401 - the worker watch's state, for tests
     count_cores,
     dask_active,
     exit_with_parent,
@@ -44,9 +43,6 @@ from mmfeat.utils._oserrors import output_error
 __all__ = ["score_file"]
 
 logger = logging.getLogger(__name__)
-
-# the name it had when it lived here
-_exit_with_parent = exit_with_parent
 
 
 def _score_chunk(scorer, frame, start, source):

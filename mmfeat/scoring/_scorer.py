@@ -25,11 +25,13 @@ from mmfeat.fusion import (
     predict_with_presence,
     unwrap_model,
 )
+from mmfeat.scoring._paths import resolve_paths
+from mmfeat.utils._dask import effective_count
 from mmfeat.utils._item_errors import capture_item_errors
 from mmfeat.utils._items import is_missing
 from mmfeat.utils._tags import get_item_tags
 
-__all__ = ["BatchScorer", "cap_resources", "confine_path", "score_frame"]
+__all__ = ["BatchScorer", "cap_resources", "score_frame"]
 
 ERROR_COLUMNS = ["row", "id", "column", "source", "reason"]
 
@@ -126,11 +128,6 @@ def _set_own_params(model, values, *, only=None):
     return changed
 
 
-def _effective(n_jobs, cores):
-    """The count joblib makes of an int ``n_jobs`` (-1: all cores), no context."""
-    return n_jobs if n_jobs > 0 else max(cores + 1 + n_jobs, 1)
-
-
 def cap_resources(model, n_jobs=1):
     """Cap the threads and processes every part of a model may start.
 
@@ -168,13 +165,13 @@ def cap_resources(model, n_jobs=1):
         cap = int(n_jobs)
     else:
         raise ParameterError(f"n_jobs must be None or an int; got {n_jobs!r}")
-    limit = _effective(cap, cores)
+    limit = effective_count(cap, cores)
 
     def new(old):
         if old is None:
             return old
         if isinstance(old, (int, np.integer)) and not isinstance(old, bool):
-            if old != 0 and _effective(int(old), cores) <= limit:
+            if old != 0 and effective_count(int(old), cores) <= limit:
                 return old
         return cap  # more than the cap, or not a count at all
 
@@ -210,58 +207,9 @@ def _modalities(model):
     return [(m.name, m.columns, m.estimator) for m in get_modalities(model)]
 
 
-def resolve_path(item, root):
-    """``item`` joined to ``root`` when it is a relative path string."""
-    if isinstance(item, str) and item and not os.path.isabs(item):
-        return os.path.join(root, item)
-    return item
-
-
-def confine_path(item, root):
-    """The real path of a path item that lies under ``root``.
-
-    ``item`` (relative to ``root``, or absolute) is resolved with
-    :func:`os.path.realpath`, symlinks followed, and must be inside
-    ``os.path.realpath(root)``. Items that are not paths (missing values,
-    raw bytes, arrays, an empty string) come back unchanged.
-
-    Raises
-    ------
-    InputError
-        If the path resolves outside ``root``; nothing is opened.
-    """
-    if isinstance(item, os.PathLike):
-        item = os.fspath(item)
-    if not isinstance(item, str) or not item:
-        return item
-    real_root = os.path.realpath(root)
-    try:
-        real = os.path.realpath(os.path.join(real_root, item))
-        inside = os.path.commonpath([real, real_root]) == real_root
-    except ValueError as exc:  # a NUL byte, or another drive on Windows
-        raise InputError(f"not a usable path ({exc})", source=item) from None
-    if not inside:
-        raise InputError(
-            f"path {item!r} resolves outside the root {os.fspath(root)!r} (symlinks "
-            "followed); with confine_to_root only files under the root are "
-            "read: move the file under the root or give another root "
-            "(--root)",
-            source=item,
-        )
-    return real
-
-
 def reads_files(part):
     """True when a fitted part reads files (its tags say so: image and audio)."""
     return any(get_item_tags(est).reads_files for est in fitted_parts(part))
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # fitted models already rebuilt in this process, by the hash of their bytes:
@@ -483,23 +431,14 @@ class BatchScorer:
                     )
         return frame, errors
 
-    def _resolve(self, item):
-        return resolve_path(item, self.root)
-
     def _resolve_column(self, values, col, start, errors):
         """Paths joined to ``root``; with ``confine_to_root``, checked too."""
-        if not self.confine_to_root:
-            return [self._resolve(v) for v in values]
-        out = []
-        for i, item in enumerate(values):
-            try:
-                out.append(confine_path(item, self.root))
-            except InputError as exc:
-                if self.on_error == "raise":
-                    raise exc.with_row(start + i) from None
-                errors.append((start + i, col, exc.source, exc.reason))
-                out.append(None)
-        return out
+        paths, refused = resolve_paths(values, self.root, confine=self.confine_to_root)
+        if refused and self.on_error == "raise":
+            i, exc = refused[0]
+            raise exc.with_row(start + i) from None
+        errors.extend((start + i, col, exc.source, exc.reason) for i, exc in refused)
+        return paths
 
     def _label(self, modality):
         """Error-table column label of the modality an item error names."""

@@ -442,9 +442,11 @@ def test_workers_exit_when_the_scoring_process_is_killed(slow):
 def test_worker_watch_starts_nothing_in_the_parent_or_under_a_foreign_parent():
     # in the scoring process itself, and in a process whose parent is not
     # the scorer (a Dask worker), the watch starts no thread
-    before = set(_files._WATCHING)
-    _files._exit_with_parent(os.getpid())
-    _files._exit_with_parent(None)
+    from mmfeat.utils import _dask
+
+    before = set(_dask._WATCHING)
+    _dask.exit_with_parent(os.getpid())
+    _dask.exit_with_parent(None)
     assert os.getppid() != 1
-    _files._exit_with_parent(1)  # alive, and not our parent
-    assert set(_files._WATCHING) == before
+    _dask.exit_with_parent(1)  # alive, and not our parent
+    assert set(_dask._WATCHING) == before

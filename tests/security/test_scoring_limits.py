@@ -280,7 +280,9 @@ def test_a_machine_out_of_memory_stops_the_run_in_one_line(
         raise MemoryError("simulated: no memory left on this machine")
 
     # the machine, not a record: every attempt fails, whatever the rows
-    monkeypatch.setattr(LateFusionClassifier, "_proba_and_modalities", no_memory_left)
+    monkeypatch.setattr(
+        LateFusionClassifier, "predict_proba_with_presence", no_memory_left
+    )
     with pytest.raises(MemoryError, match="every one of the 16 records"):
         BatchScorer(model).score(records)
     # halving, then each row without each modality: bounded, not retried per row
