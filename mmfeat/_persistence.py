@@ -72,6 +72,7 @@ from mmfeat.exceptions import (
     UntrustedModelError,
 )
 from mmfeat.utils._oserrors import output_error
+from mmfeat.utils._sizes import limit_text, size_text
 
 __all__ = ["DEFAULT_MAX_BYTES", "load", "model_metadata", "save"]
 
@@ -620,9 +621,8 @@ def _check_max_bytes(max_bytes):
 
 def _too_big(what, size, max_bytes):
     return (
-        f"{what} is {size:,} bytes, over max_bytes={max_bytes:,} "
-        f"({max_bytes / 2**20:.0f} MiB); if you trust the file, pass a larger "
-        "max_bytes"
+        f"{what} is {size_text(size)}, over {limit_text('max_bytes', max_bytes)}; "
+        "if you trust the file, pass a larger max_bytes"
     )
 
 

@@ -53,6 +53,7 @@ from mmfeat.datasets._base import get_data_home
 from mmfeat.datasets._fsdd import _FSDD_NAME
 from mmfeat.exceptions import DataNotFoundError, MmfeatError, ParameterError
 from mmfeat.utils._hashing import file_sha256
+from mmfeat.utils._sizes import limit_text, size_text
 
 __all__ = [
     "fetch_fsdd",
@@ -162,16 +163,6 @@ def _check_positive(value, name, *, integer=False, allow_none=False):
     return value
 
 
-def _size(n):
-    """``'67,108,864 bytes (64.0 MiB)'``: exact, and readable."""
-    return f"{n:,} bytes ({n / (1 << 20):.1f} MiB)"
-
-
-def _limit(name, value):
-    """``'max_member_bytes=4194304 (4.0 MiB)'``: the parameter as passed."""
-    return f"{name}={value} ({value / (1 << 20):.1f} MiB)"
-
-
 # --------------------------------------------------------------------------
 # Download
 # --------------------------------------------------------------------------
@@ -229,8 +220,8 @@ def _download(
             if max_bytes is not None and expected is not None and expected > max_bytes:
                 raise MmfeatError(
                     f"refused to download {url}: the server declares "
-                    f"Content-Length {_size(expected)}, over "
-                    f"{_limit('max_download_bytes', max_bytes)}. Raise "
+                    f"Content-Length {size_text(expected)}, over "
+                    f"{limit_text('max_download_bytes', max_bytes)}. Raise "
                     "max_download_bytes (or pass None) if this archive is genuine."
                 )
             dest_dir.mkdir(parents=True, exist_ok=True)
@@ -256,7 +247,7 @@ def _download(
                     if max_bytes is not None and n_bytes + len(chunk) > max_bytes:
                         raise MmfeatError(
                             f"refused to download {url}: the body is longer than "
-                            f"{_limit('max_download_bytes', max_bytes)}; the "
+                            f"{limit_text('max_download_bytes', max_bytes)}; the "
                             "partial download was deleted. Raise "
                             "max_download_bytes (or pass None) if this archive "
                             "is genuine."
@@ -379,7 +370,7 @@ _MAX_TAR_RECORD = 1 << 20
 
 def _refused(path, what, limit_name, limit):
     return MmfeatError(
-        f"refused archive {path}: {what}, over {_limit(limit_name, limit)}. "
+        f"refused archive {path}: {what}, over {limit_text(limit_name, limit)}. "
         f"Nothing was kept. Raise {limit_name} (or pass None) "
         "if this archive is genuine."
     )
@@ -476,14 +467,15 @@ def _check_declared(path, name, size, keep, declared_total, limits):
     if keep and max_member_bytes is not None and size > max_member_bytes:
         raise _refused(
             path,
-            f"member {name!r} declares {_size(size)} uncompressed",
+            f"member {name!r} declares {size_text(size)} uncompressed",
             "max_member_bytes",
             max_member_bytes,
         )
     if max_total_bytes is not None and declared_total > max_total_bytes:
         raise _refused(
             path,
-            f"its members declare at least {_size(declared_total)} uncompressed in all",
+            f"its members declare at least {size_text(declared_total)} "
+            "uncompressed in all",
             "max_total_bytes",
             max_total_bytes,
         )

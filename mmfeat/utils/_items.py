@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._sizes import size_text
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -127,23 +128,11 @@ def item_source(item):
 DEFAULT_MAX_FILE_BYTES = 256 * 2**20
 
 
-def _size_text(n):
-    """``268,435,456 bytes (256 MiB)``: exact count, then a readable size."""
-    value, unit = float(n), "bytes"
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    if unit == "bytes":
-        return f"{n:,} bytes"
-    return f"{n:,} bytes ({value:.3g} {unit})"
-
-
 def _refuse_size(size, max_file_bytes, *, source, kind, grew=False):
     what = "grew to at least" if grew else "is"
     raise InputError(
-        f"{kind} {what} {_size_text(size)}, over max_file_bytes="
-        f"{_size_text(max_file_bytes)}; raise max_file_bytes if this file is expected",
+        f"{kind} {what} {size_text(size)}, over max_file_bytes="
+        f"{size_text(max_file_bytes)}; raise max_file_bytes if this file is expected",
         source=source,
     )
 

@@ -9,8 +9,9 @@ import os
 import re
 
 from mmfeat.exceptions import OutputError
+from mmfeat.utils._sizes import short_size
 
-__all__ = ["errno_of", "format_size", "os_error_advice", "output_error"]
+__all__ = ["errno_of", "os_error_advice", "output_error"]
 
 # what to do about an OSError, by errno
 OS_ADVICE = {
@@ -42,14 +43,6 @@ def errno_of(exc):
     return int(m.group(1)) if m else None
 
 
-def format_size(n):
-    """``n`` bytes as a short human size."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
 def output_error(exc, path):
     """One line for an ``OSError`` met writing ``path``: what and what to do."""
     code = errno_of(exc)
@@ -66,7 +59,7 @@ def output_error(exc, path):
 
             soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
             if soft != resource.RLIM_INFINITY:
-                limit = f" of {format_size(soft)}"
+                limit = f" of {short_size(soft)}"
         except (ImportError, OSError, ValueError):
             pass
         todo = (

@@ -134,8 +134,8 @@ def test_archive_bomb_is_refused_from_its_header_before_writing(
     with pytest.raises(
         MmfeatError,
         match=(
-            rf"member '{WAV}' declares 52,428,800 bytes \(50.0 MiB\) uncompressed, "
-            rf"over max_member_bytes={BUDGET} \(1.0 MiB\)"
+            rf"member '{WAV}' declares 52,428,800 bytes \(50 MiB\) uncompressed, "
+            rf"over max_member_bytes={BUDGET:,} bytes \(1 MiB\)"
         ),
     ):
         fetch_fsdd(
@@ -163,7 +163,7 @@ def test_members_adding_up_past_max_total_bytes_are_refused_before_writing(
         MmfeatError,
         match=(
             rf"its members declare at least {2 * size:,} bytes .* in all, "
-            rf"over max_total_bytes={BUDGET} "
+            rf"over max_total_bytes={BUDGET:,} bytes "
         ),
     ):
         _safe_extract(archive, dest, max_member_bytes=BUDGET, max_total_bytes=BUDGET)
@@ -184,7 +184,7 @@ def test_extraction_counts_the_bytes_it_writes_not_the_headers(
         out_path = tmp_path / f"{name}.wav"
         with (
             open(out_path, "wb") as out,
-            pytest.raises(MmfeatError, match=rf"{match} .*, over {name}={BUDGET} "),
+            pytest.raises(MmfeatError, match=rf"{match} .*, over {name}={BUDGET:,} bytes "),
         ):
             _copy_bounded(
                 io.BufferedReader(_Zeros(BOMB)),
@@ -212,7 +212,7 @@ def test_tar_header_flood_is_stopped_by_the_stream_budget(tmp_path):
         MmfeatError,
         match=(
             r"decompressed tar stream \(headers and all members\) goes on past "
-            rf"the limit, over max_total_bytes={BUDGET} "
+            rf"the limit, over max_total_bytes={BUDGET:,} bytes "
         ),
     ):
         _safe_extract(archive, dest, max_total_bytes=BUDGET)
@@ -422,7 +422,7 @@ def test_endless_http_body_is_cut_at_max_download_bytes(
     started = time.monotonic()
     with pytest.raises(
         MmfeatError,
-        match=rf"body is longer than max_download_bytes={BUDGET} \(1.0 MiB\); the "
+        match=rf"body is longer than max_download_bytes={BUDGET:,} bytes \(1 MiB\); the "
         "partial download was deleted",
     ):
         fetch_fsdd(
@@ -440,8 +440,8 @@ def test_http_content_length_over_the_cap_is_refused_before_the_body(
     file_size_limit(_CHUNK_SIZE)  # not one block of the body may be written
     with pytest.raises(
         MmfeatError,
-        match=r"declares Content-Length 10,737,418,240 bytes \(10240.0 MiB\), over "
-        rf"max_download_bytes={BUDGET} ",
+        match=r"declares Content-Length 10,737,418,240 bytes \(10 GiB\), over "
+        rf"max_download_bytes={BUDGET:,} bytes ",
     ):
         fetch_fsdd(data_home=home, url=f"{base}/liar.tar.gz", max_download_bytes=BUDGET)
     assert _leftovers(home) == []

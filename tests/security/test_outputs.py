@@ -320,7 +320,7 @@ def test_file_size_limit_is_one_line_and_leaves_no_temporary(slow):
     assert err["errno"] == errno.EFBIG
     assert "\n" not in err["message"]
     assert err["message"].startswith("cannot write out.csv: the file size limit")
-    assert "64.0 KiB" in err["message"] and "ulimit -f" in err["message"]
+    assert "64 KiB" in err["message"] and "ulimit -f" in err["message"]
     assert _temporaries(folder) == []
     assert (folder / "out.csv").read_text() == "the previous output\n"
     parts = folder / "out.csv.parts"
