@@ -3,6 +3,7 @@
 import itertools
 import math
 import numbers
+import os
 
 import numpy as np
 import pandas as pd
@@ -218,6 +219,11 @@ class _DenseReports:
         self.X = X
         self.reports = reports
 
+    def __array__(self, dtype=None, copy=None):
+        # a block pipeline called directly (fuser.column_transformer_'s
+        # blocks): np.asarray gives its features
+        return self.X if dtype is None else self.X.astype(dtype, copy=False)
+
     @property
     def shape(self):
         return self.X.shape
@@ -229,6 +235,8 @@ class _DenseReports:
 
 class _SparseReports(sp.csr_matrix):
     """A block's sparse output carrying its item reports back from a worker."""
+
+    reports = ((), {})  # results of sparse arithmetic on it carry nothing
 
 
 def _with_reports(X, log):
@@ -292,14 +300,46 @@ class _BlockPipeline(Pipeline):
             else:
                 (_, features), (_, block) = self.steps
                 cached = memory.cache(_features_and_errors)
-                Xt, errors = cached(features, X)
+                Xt, errors = cached(features, X, _file_stamps(X))
                 report_item_errors(errors)
                 out = block.transform(Xt)
         return _with_reports(out, _relabelled(log, self._block_name()))
 
 
-def _features_and_errors(features, X):
-    """``features.transform(X)`` and the items it refused (cached by memory)."""
+def _file_stamps(X):
+    """Size and modification time of each file a column of paths names.
+
+    Part of the cache key of a block's transform, so a file rewritten at
+    the same path (or one that appears later) is read again.
+    """
+    if isinstance(X, pd.DataFrame):
+        values = X.to_numpy(dtype=object).ravel()
+    elif isinstance(X, pd.Series):
+        values = X.to_numpy(dtype=object)
+    elif isinstance(X, (list, tuple)) or (
+        isinstance(X, np.ndarray) and X.dtype == object
+    ):
+        values = np.asarray(X, dtype=object).ravel()
+    else:
+        return None  # numeric features: the key is their values
+    stamps = []
+    for v in values:
+        if isinstance(v, (str, os.PathLike)):
+            try:
+                st = os.stat(v)
+                stamps.append((st.st_size, st.st_mtime_ns))
+            except (OSError, ValueError):
+                stamps.append(None)
+        else:
+            stamps.append(None)
+    return stamps
+
+
+def _features_and_errors(features, X, stamps=None):
+    """``features.transform(X)`` and the items it refused (cached by memory).
+
+    ``stamps`` (:func:`_file_stamps`) only enters the cache key.
+    """
     if isinstance(features, str) and features == "passthrough":
         return X, []
     with capture_item_errors() as log:
@@ -308,11 +348,16 @@ def _features_and_errors(features, X):
 
 
 def _relabelled(log, name):
-    """A log with ``name`` put in front of the modality of every error."""
+    """A log with ``name`` put in front of every error's modality.
+
+    Only this block's own presence is kept: a fuser nested in the block
+    reports presence for its own blocks, whose names may be this fuser's.
+    """
     with capture_item_errors() as out:
         report_item_errors(list(log), modality=name)
-        for block, mask in presence_of(log).items():
-            report_presence(block, mask)
+        own = presence_of(log).get(name)
+        if own is not None:
+            report_presence(name, own)
     return out
 
 

@@ -37,21 +37,21 @@ class Modality(NamedTuple):
     name : str
         The block or ensemble member's name (``"X"`` for a model that is
         not a fusion model).
-    columns : list or None
-        The input columns it reads, or ``None`` when the model selects them
-        with a callable or a slice, or does not say.
     estimator : estimator or None
         The fitted part that reads them (the block transformer, or the
         modality's fitted model); the unfitted template when the model is
         not fitted; ``None`` for a model that is not a fusion model.
+    columns : list or None
+        The input columns it reads, or ``None`` when the model selects them
+        with a callable or a slice, or does not say.
     selector : object
         The column selection as the model was given it (a name, a list, a
         slice, a mask or a callable).
     """
 
     name: str
-    columns: list | None
     estimator: object
+    columns: list | None
     selector: object = None
 
 
@@ -101,7 +101,8 @@ def get_modalities(model):
     Returns
     -------
     modalities : list of Modality
-        ``(name, columns, estimator)`` per modality in the model's order:
+        ``(name, estimator, columns, selector)`` per modality, in the
+        model's order (as its ``(name, estimator, columns)`` triples):
         the ensemble's members, or the fuser's blocks (dropped blocks left
         out). Any other model is one modality ``"X"`` whose columns are
         ``feature_names_in_`` when it has them.
@@ -124,7 +125,7 @@ def get_modalities(model):
         if fitted is None or len(fitted) != len(model.estimators):
             fitted = [est for _, est, _ in model.estimators]
         return [
-            Modality(name, _as_list(cols), part, cols)
+            Modality(name, part, _as_list(cols), cols)
             for (name, _, cols), part in zip(model.estimators, fitted)
         ]
     fuser = find_fuser(model)
@@ -135,13 +136,13 @@ def get_modalities(model):
             else fuser.transformers
         )
         return [
-            Modality(name, _as_list(cols), part, cols)
+            Modality(name, part, _as_list(cols), cols)
             for name, part, cols in blocks
             if name != "remainder" and not (isinstance(part, str) and part == "drop")
         ]
     names = getattr(model, "feature_names_in_", None)
     cols = None if names is None else [str(c) for c in names]
-    return [Modality("X", cols, None, cols)]
+    return [Modality("X", None, cols, cols)]
 
 
 def is_fusion_model(model):

@@ -12,6 +12,7 @@ scored, so the fusion can score them from the modalities they have.
 import math
 import numbers
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -244,9 +245,8 @@ def _prepare(estimator, Xm, y, sample_weight, groups, name, rows):
     gp = None if groups is None else groups[present]
     head, final = split_modality_model(estimator)
     if head is not None:
-        with capture_item_errors() as log:
+        with _in_callers_rows(present, rows, name):
             Xt = head.fit_transform(Xp, yp)
-        _report(log, present, rows, name)
     else:
         Xt = Xp
     ok = ~nan_rows(Xt)
@@ -353,9 +353,8 @@ def _decisions_on(head, final, Xm, name, rows=None):
     if len(present):
         Xp = take_rows(Xm, present)
         if head is not None:
-            with capture_item_errors() as log:
+            with _in_callers_rows(present, rows, name):
                 Xt = head.transform(Xp)
-            _report(log, present, rows, name)
         else:
             Xt = Xp
         ok = ~nan_rows(Xt)
@@ -382,9 +381,8 @@ def calibrate_prefit(estimator, Xm, y, *, name=None):
     present = np.flatnonzero(~absent_items(Xm))
     Xp = take_rows(Xm, present)
     if head is not None:
-        with capture_item_errors() as log:
+        with _in_callers_rows(present, None, name):
             Xt = head.transform(Xp)
-        _report(log, present, None, name)
     else:
         Xt = Xp
     ok = np.flatnonzero(~nan_rows(Xt))
@@ -395,9 +393,26 @@ def calibrate_prefit(estimator, Xm, y, *, name=None):
     return Pipeline(list(head.steps) + [(estimator.steps[-1][0], calibrated)])
 
 
-def _report(log, present, rows, name):
-    """Report a modality's errors with the caller's rows and its name."""
-    where = present if rows is None else np.asarray(rows)[present]
+@contextmanager
+def _in_callers_rows(present, rows, name):
+    """Run a modality's pipeline on some rows; speak of the caller's rows.
+
+    ``present`` are the positions (in the modality's ``Xm``) of the rows the
+    pipeline gets, ``rows`` the caller's row of each row of ``Xm`` (None:
+    the same). Items it refuses are reported under ``name`` with the
+    caller's rows, and an :class:`InputError` it raises (``on_error="raise"``)
+    names the caller's row, not its position among the rows it was given.
+    """
+    where = np.asarray(present) if rows is None else np.asarray(rows)[present]
+    with capture_item_errors() as log:
+        try:
+            yield
+        except InputError as exc:
+            if exc.row is not None and 0 <= exc.row < len(where):
+                raise exc.with_row(int(where[exc.row])).with_traceback(
+                    exc.__traceback__
+                ) from None
+            raise
     report_item_errors(list(log), rows=where, modality=name)
 
 
@@ -429,9 +444,8 @@ def modality_proba(fitted, Xm, classes, *, name=None):
     Xp = take_rows(Xm, present)
     head, final = split_modality_model(fitted)
     if head is not None:
-        with capture_item_errors() as log:
+        with _in_callers_rows(present, None, name):
             Xt = head.transform(Xp)
-        _report(log, present, None, name)
     else:
         Xt = Xp
     ok = ~nan_rows(Xt)
@@ -504,9 +518,8 @@ def _fold_job(
         name=name,
         rows=train,
     )
-    with capture_item_errors() as log:
+    with _in_callers_rows(np.arange(len(test)), test, None):
         proba = modality_proba(fitted, take_rows(Xm, test), classes, name=name)
-    report_item_errors(list(log), rows=test)
     return test, proba
 
 
@@ -541,7 +554,9 @@ def _calibrate_from_folds(full, folds, y, classes, sample_weight):
 
     ``full`` is ``(estimator, head, final, n_used)`` fitted on every row and
     ``folds`` the ``(test, decisions, classes)`` of each fold model: the
-    logistic map is fitted once, on the out-of-fold decision values. Returns
+    model's logistic map is fitted on all the out-of-fold decision values,
+    and the out-of-fold probabilities come from maps fitted on the other
+    folds' decision values (cross-fitted, so not optimistic). Returns
     None when the folds do not line up (a fold lacked a class), so the
     caller falls back to calibrating inside each fold.
     """
@@ -556,15 +571,29 @@ def _calibrate_from_folds(full, folds, y, classes, sample_weight):
     ok = ~np.isnan(D).any(axis=1)
     if len(np.unique(y[ok])) < 2:
         return None
-    sw = None if sample_weight is None else sample_weight[ok]
+    sw = None if sample_weight is None else sample_weight
     calibrated = LogisticCalibratedClassifier(final, cv="prefit")
-    calibrated._fit_map(final, D[ok], y[ok], sw)
+    calibrated._fit_map(final, D[ok], y[ok], None if sw is None else sw[ok])
+    # the out-of-fold probabilities are cross-fitted too: each fold's
+    # decision values go through a map fitted on the other folds', so the
+    # fusion does not learn from probabilities the map has already seen
     oof = np.full((len(y), len(classes)), np.nan)
-    block = np.zeros((int(ok.sum()), len(classes)))
-    block[:, np.searchsorted(classes, calibrated.classes_)] = (
-        calibrated.predict_proba_from_decisions(D[ok])
-    )
-    oof[ok] = block
+    for test, _, _ in folds:
+        held = np.zeros(len(y), dtype=bool)
+        held[test] = True
+        fit_rows, out_rows = ok & ~held, ok & held
+        if not out_rows.any():
+            continue
+        if len(np.unique(y[fit_rows])) < 2:
+            return None
+        part = LogisticCalibratedClassifier(final, cv="prefit")._fit_map(
+            final, D[fit_rows], y[fit_rows], None if sw is None else sw[fit_rows]
+        )
+        block = np.zeros((int(out_rows.sum()), len(classes)))
+        block[:, np.searchsorted(classes, part.classes_)] = (
+            part.predict_proba_from_decisions(D[out_rows])
+        )
+        oof[out_rows] = block
     return _assemble(estimator, head, calibrated), n_used, oof
 
 
@@ -635,10 +664,16 @@ def fit_modalities(
                     )
                 )
     if verbose:
-        fits = sum(1 + len(splits) for _ in modalities)
+        # a calibrated modality without folds splits calibration_cv ways
+        fits = [
+            1 + len(splits)
+            if cv is not None or not _needs_calibration(split_modality_model(est)[1])
+            else 1 + calibration_cv
+            for _, est, _ in modalities
+        ]
         print(
-            f"[mmfeat] fitting {len(modalities)} modalities: {fits} model fits "
-            f"({len(splits)} folds + the full fit each)",
+            f"[mmfeat] fitting {len(modalities)} modalities: {sum(fits)} fits of "
+            f"their classifiers ({', '.join(map(str, fits))})",
             flush=True,
         )
     results = unpack_collected(Parallel(n_jobs=n_jobs, verbose=verbose)(jobs))

@@ -22,9 +22,9 @@ block imputed (``presence``): the fuser's blocks report it and
 :meth:`~mmfeat.fusion.MultimodalFuser.transform_with_presence` reads it.
 """
 
-import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import NamedTuple
 
 import numpy as np
@@ -107,34 +107,35 @@ class ItemErrorLog(Sequence):
         )
 
 
-_local = threading.local()
+# The open logs of this context, innermost last. A ContextVar (not a
+# thread-local) so asyncio tasks each see their own, and a scope left out of
+# order (a generator closed inside another block) restores exactly what it
+# replaced. New threads start with no open log: a thread the caller starts
+# reports nowhere unless it runs in a copy of the caller's context
+# (``contextvars.copy_context().run``); mmfeat's own workers bring their
+# errors back through their results instead.
+_open_logs = ContextVar("mmfeat_item_error_logs", default=())
 
 
-def _stack():
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
+def _innermost():
+    logs = _open_logs.get()
+    return logs[-1] if logs else None
 
 
 @contextmanager
 def _scope(propagate):
     log = ItemErrorLog()
-    stack = _stack()
-    stack.append(log)
+    token = _open_logs.set(_open_logs.get() + (log,))
     try:
         yield log
     finally:
-        # remove this log even if an inner scope was left open by an error
-        while stack and stack[-1] is not log:
-            stack.pop()
-        if stack:
-            stack.pop()
-        if propagate and stack:
+        _open_logs.reset(token)
+        outer = _innermost()
+        if propagate and outer is not None:
             for err in log:
-                stack[-1]._add(err)
+                outer._add(err)
             for name, mask in log._presence.items():
-                stack[-1]._presence.setdefault(name, mask)
+                outer._presence[name] = mask
 
 
 def collect_item_errors():
@@ -145,9 +146,21 @@ def collect_item_errors():
     header, a value of the wrong type) into a missing row of their output.
     This context manager tells you which: every refused item is reported
     with its row, its source and the reason, at any ``n_jobs`` and whatever
-    runs the work (threads, processes, a Dask cluster), because fusion
-    models bring their parts' reports back with their results. Blocks nest:
-    an inner block's errors are also given to the outer one when it closes.
+    runs the work (threads, processes, a Dask cluster), because mmfeat's
+    fusion models (:class:`~mmfeat.fusion.MultimodalFuser`,
+    :class:`~mmfeat.fusion.LateFusionClassifier`,
+    :class:`~mmfeat.fusion.ModalityStackingClassifier`) bring their parts'
+    reports back with their results and give them the rows of their own
+    ``X``. Blocks nest: an inner block's errors are also given to the outer
+    one when it closes.
+
+    What it cannot see: work that scikit-learn's own composites run in
+    parallel (``ColumnTransformer``, ``FeatureUnion``, ``cross_val_score``
+    or ``GridSearchCV`` with ``n_jobs > 1``: their workers' reports are not
+    sent back; use mmfeat's fuser and ensembles, or ``n_jobs=1``), and
+    threads you start yourself (run them in
+    ``contextvars.copy_context()``). Rows are those of the ``X`` each
+    estimator was given: inside a scikit-learn cross-validation, a fold's.
 
     Yields
     ------
@@ -195,10 +208,9 @@ def report_item_errors(errors, *, rows=None, modality=None):
 
     Nothing happens when no log is open: nobody asked.
     """
-    stack = _stack()
-    if not stack:
+    log = _innermost()
+    if log is None:
         return
-    log = stack[-1]
     for err in errors:
         if not isinstance(err, ItemError):
             err = ItemError(*err)
@@ -214,9 +226,9 @@ def report_item_errors(errors, *, rows=None, modality=None):
 
 def report_presence(name, present):
     """Report which rows of block ``name`` had features (True) in this call."""
-    stack = _stack()
-    if stack:
-        stack[-1]._presence[name] = np.asarray(present, dtype=bool)
+    log = _innermost()
+    if log is not None:
+        log._presence[name] = np.asarray(present, dtype=bool)
 
 
 def presence_of(log):

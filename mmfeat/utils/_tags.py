@@ -60,8 +60,6 @@ def with_item_tags(tags, *, modality, reads_files):
 
 def get_item_tags(estimator):
     """The :class:`ItemTags` of an estimator (defaults for any other estimator)."""
-    try:
-        tags = get_tags(estimator)
-    except Exception:  # noqa: BLE001 - not an estimator, or broken tags
-        return ItemTags()
-    return getattr(tags, "item_tags", None) or ItemTags()
+    if not hasattr(estimator, "__sklearn_tags__"):
+        return ItemTags()  # not an estimator ("passthrough", a function)
+    return getattr(get_tags(estimator), "item_tags", None) or ItemTags()

@@ -7,6 +7,8 @@ with ``n_jobs=2`` are exactly those reported with ``n_jobs=1``; and no
 estimator keeps a record of the last call.
 """
 
+import os
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from mmfeat.features.text import TfidfExtractor
 from mmfeat.fusion import (
     LateFusionClassifier,
     ModalityStackingClassifier,
+    MultimodalFuser,
     get_modalities,
     make_fuser,
     predict_with_presence,
@@ -209,7 +212,7 @@ def test_get_modalities_is_one_answer_for_every_model_shape(fitted):
     search.best_estimator_ = fitted["late"]
     assert [m.name for m in get_modalities(search)] == ["image", "title"]
     plain = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0]}), [0, 1])
-    assert [tuple(m)[:2] for m in get_modalities(plain)] == [("X", ["a"])]
+    assert [(m.name, m.columns) for m in get_modalities(plain)] == [("X", ["a"])]
 
 
 def test_models_fitted_on_bad_items_round_trip_through_mmfeat_load(
@@ -221,3 +224,65 @@ def test_models_fitted_on_bad_items_round_trip_through_mmfeat_load(
         mmfeat.save(model, path)
         loaded = mmfeat.load(path)
         np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_a_raised_bad_item_names_the_users_row_in_ensembles(table):
+    X, y = table
+    X = X.copy()
+    X.loc[[0, 1], "image"] = None  # rows 0-1 absent: the bad file is row 5
+    strict = [
+        (
+            "image",
+            make_pipeline(HOGExtractor(image_size=(32, 32)), LogisticRegression()),
+            "image",
+        ),
+        ("title", _text(), "title"),
+    ]
+    with pytest.raises(mmfeat.InputError, match=r"row 5 \("):
+        LateFusionClassifier(strict, cv=3).fit(X, y)
+    model = _model("late", 1).fit(X, y)
+    model.set_params(image__hogextractor__on_error="raise")
+    fitted_hog = model.estimators_[0].steps[0][1]
+    fitted_hog.set_params(on_error="raise")
+    with pytest.raises(mmfeat.InputError, match=r"row 5 \("):
+        model.predict_proba(X)
+
+
+def test_nested_fusers_keep_their_own_presence(table):
+    X, y = table
+    inner = make_fuser({"image": HOGExtractor(image_size=(32, 32), on_error="missing")})
+    outer = MultimodalFuser(
+        [
+            ("both", inner, ["image"]),
+            ("image", TfidfExtractor(on_error="missing"), "title"),
+        ]
+    ).fit(X, y)
+    _, presence = outer.transform_with_presence(X)
+    # the outer block "image" is the titles (row 9 bad); the inner fuser's
+    # own "image" block (rows 5 and 13) must not overwrite it
+    assert np.flatnonzero(~presence["image"]).tolist() == [9]
+    # the inner fuser imputes its missing rows: the outer block has them all
+    assert presence["both"].all()
+
+
+def test_memory_reads_a_rewritten_file_again(tmp_path):
+    import cv2
+
+    path = tmp_path / "a.png"
+    img = np.zeros((32, 32), np.uint8)
+    cv2.imwrite(str(path), img)
+    X = pd.DataFrame({"image": [str(path)] * 2, "n": [0.0, 1.0]})
+    fuser = make_fuser(
+        {
+            "image": HOGExtractor(image_size=(32, 32), on_error="missing"),
+            "n": ("passthrough", ["n"]),
+        },
+        memory=str(tmp_path / "cache"),
+        block_norm=None,
+    ).fit(X)
+    before = fuser.transform(X)
+    img[:, 16:] = 255  # an edge: other HOG features
+    cv2.imwrite(str(path), img)
+    os.utime(path, ns=(1, 10**18))  # a different modification time for sure
+    after = fuser.transform(X)
+    assert not np.allclose(before, after)
