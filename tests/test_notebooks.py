@@ -64,6 +64,7 @@ def test_notebook_is_stripped(path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs(path, data_home, tmp_path, monkeypatch):
     # the kernel is a subprocess: it inherits this environment

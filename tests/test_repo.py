@@ -37,3 +37,17 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     (reader_example,) = [ns for ns in spaces if "reader" in ns]
     assert len(reader_example["images"]) == 3
     assert [e.row for e in reader_example["reader"].errors_] == [0, 1]
+
+
+def test_ruff_version_is_the_same_for_developers_pre_commit_and_ci():
+    """The dev extra's ruff range holds the pre-commit rev; CI installs it."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    (spec,) = re.findall(r'"ruff([<>=!~][^"]*)"', (ROOT / "pyproject.toml").read_text())
+    hooks = (ROOT / ".pre-commit-config.yaml").read_text()
+    rev = re.search(r"astral-sh/ruff-pre-commit\n\s+rev: v(\S+)", hooks).group(1)
+    assert Version(rev) in SpecifierSet(spec), (rev, spec)
+    # nbQA runs the ruff it is given: the same one
+    assert re.findall(r'"ruff==([^"]+)"', hooks) == [rev]
+    assert f'pip install "ruff{spec}"' in (ROOT / ".ci" / "run").read_text()

@@ -55,6 +55,7 @@ def test_demo_without_real_data_says_so(tmp_path, capsys):
     assert len(_rows(out)) == 3
 
 
+@pytest.mark.slow
 def test_demo_audio_visual_digits_as_a_subprocess(data_home):
     proc = subprocess.run(
         [sys.executable, "-m", "mmfeat", "demo", "--data-home", str(data_home)],

@@ -24,6 +24,10 @@ from tests.cli._corpus import (
     write_header_only_csv,
 )
 
+# every test here scores through `mmfeat score` child processes, after fitting
+# a model on real photos, titles and recordings (~40 s, and the SIGKILL run)
+pytestmark = pytest.mark.slow
+
 
 def _mmfeat(*args, timeout=600):
     return subprocess.run(
