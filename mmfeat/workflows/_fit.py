@@ -215,7 +215,8 @@ def fit_file(
     text_features : {"auto", "word", "char"}, default="auto"
         Word or character n-grams; ``"auto"``: the text extractor chooses
         character n-grams when the training texts are in a script written
-        without spaces (Chinese, Japanese, Thai), else word n-grams.
+        without spaces (Chinese, Japanese, Thai), else word n-grams and
+        character n-grams inside words.
     test_size : float in [0, 1), default=0.2
         Held-out share for the report; 0 fits on every record at once and
         reports nothing.

@@ -71,12 +71,12 @@ def test_fit_auto_text_features_choose_characters_for_scripts_without_spaces(
     assert tfidf.word_ngram_range == "auto"  # the extractor decides, at fit
     assert tfidf.analyzer_ == "char" and tfidf.char_analyzer_ == "char"
     assert "text features of 'text': char n-grams (1, 3) (100% of the" in out.out
-    # English titles keep word n-grams
+    # English titles get words and character n-grams inside words
     rows = [{"title": f"striped shirt {i}", "label": "ab"[i % 2]} for i in range(30)]
     pd.DataFrame(rows).to_csv(tmp_path / "en.csv", index=False)
     path, out = _fit(tmp_path, capsys, "--text-col", "title", data="en.csv")
-    assert _text_step(mmfeat.load(path)).analyzer_ == "word"
-    assert "word n-grams (1, 2) (0% of the" in out.out
+    assert _text_step(mmfeat.load(path)).analyzer_ == "word+char"
+    assert "word+char n-grams (1, 2) and (2, 5) (0% of the" in out.out
 
 
 def test_fit_image_features_option(table, capsys):

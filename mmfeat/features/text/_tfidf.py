@@ -67,7 +67,8 @@ _NOT_SPACED_LETTERS = re.compile(f"[\\W\\d_{_UNSPACED_RANGES}]+")
 _AUTO_UNSPACED_SHARE = 0.1
 #: The n-gram ranges ``"auto"`` gives the block it turns on.
 _AUTO_WORD_NGRAMS = (1, 2)
-_AUTO_CHAR_NGRAMS = (1, 3)
+_AUTO_CHAR_NGRAMS = (1, 3)  # texts without spaces, across spaces ("char")
+_AUTO_SPACED_CHAR_NGRAMS = (2, 5)  # texts with spaces, inside words
 
 
 def _unspaced_share(texts):
@@ -110,13 +111,17 @@ def _resolve(word, char, char_analyzer, share):
 
     For texts of this ``unspaced_share_``: an ``"auto"`` word block is (1, 2)
     for spaced texts and off for the others; an ``"auto"`` character block
-    the reverse, with (1, 3). An ``"auto"`` block is kept on when the other
-    block is disabled (``None``), so one is always on. An ``"auto"``
-    character analyzer is ``"char"`` for unspaced texts, else ``"char_wb"``.
+    is (2, 5) for spaced texts and (1, 3) for the others. An ``"auto"``
+    block is kept on when the other block is disabled (``None``), so one is
+    always on. An ``"auto"`` character analyzer is ``"char"`` for unspaced
+    texts, else ``"char_wb"``.
     """
     unspaced = share >= _AUTO_UNSPACED_SHARE
     w = (None if unspaced else _AUTO_WORD_NGRAMS) if _is_auto(word) else word
-    c = (_AUTO_CHAR_NGRAMS if unspaced else None) if _is_auto(char) else char
+    if _is_auto(char):
+        c = _AUTO_CHAR_NGRAMS if unspaced else _AUTO_SPACED_CHAR_NGRAMS
+    else:
+        c = char
     if w is None and c is None:  # one is "auto", the other disabled
         if _is_auto(word):
             w = _AUTO_WORD_NGRAMS
@@ -168,12 +173,12 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     weighted into one L2-normalised vector.
 
     By default (``"auto"`` n-gram ranges) the blocks fit the script of the
-    texts, decided at fit time: word 1- and 2-grams for scripts written with
-    spaces (exactly the former default), character 1- to 3-grams for scripts
-    written without spaces between words (Chinese, Japanese, Thai, Lao,
-    Khmer, Myanmar, Tibetan, ...), where "words" would be whole clauses:
-    unique, so useless and a huge vocabulary. The choice is recorded in
-    ``analyzer_``; see Notes for the rule.
+    texts, decided at fit time: word 1- and 2-grams plus character 2- to
+    5-grams inside words for scripts written with spaces, character 1- to
+    3-grams for scripts written without spaces between words (Chinese,
+    Japanese, Thai, Lao, Khmer, Myanmar, Tibetan, ...), where "words" would
+    be whole clauses: unique, so useless and a huge vocabulary. The choice
+    is recorded in ``analyzer_``; see Notes for the rule and the numbers.
 
     Parameters
     ----------
@@ -184,10 +189,8 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         ``None``).
     char_ngram_range : tuple (min_n, max_n), "auto" or None, default="auto"
         Character n-grams; ``None`` disables the character block. ``"auto"``
-        is ``(1, 3)`` for texts in scripts without spaces and no character
-        block for the others (kept ``(1, 3)`` when ``word_ngram_range`` is
-        ``None``). Set it (e.g. ``(2, 4)``) for titles full of model
-        numbers, or for misspellings.
+        is ``(1, 3)`` for texts in scripts without spaces and ``(2, 5)`` for
+        the others.
     char_analyzer : {"auto", "char_wb", "char"}, default="auto"
         ``"char_wb"`` builds character n-grams inside word boundaries only
         (each word padded with a space); ``"char"`` runs across spaces.
@@ -261,9 +264,20 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     with nothing counted is left out. When the mean of these shares over
     the texts (``unspaced_share_``) is at least 0.1, the texts are taken as
     unspaced and the ``"auto"`` parameters resolve to character 1- to
-    3-grams across spaces (``"char"``); below it, to word 1- and 2-grams,
-    exactly as before ``"auto"`` existed. Only fit decides: ``transform``
-    uses the fitted blocks whatever the script of its texts.
+    3-grams across spaces (``"char"``); below it, to word 1- and 2-grams
+    and character 2- to 5-grams inside words (``"char_wb"``). Only fit
+    decides: ``transform`` uses the fitted blocks whatever the script of
+    its texts.
+
+    Why both blocks for spaced texts: character n-grams inside words catch
+    what word tokens miss in short titles (plurals, compounds, model
+    numbers, misspellings). 5-fold accuracy, word 1-2-grams alone against
+    the default: 2,946-row fashion sample, 14 article types with >= 50
+    titles, 0.949 against 0.975 with LinearSVC and 0.923 against 0.969 with
+    LogisticRegression; 1,000 Pascal captions, 20 classes, 0.783 against
+    0.769 with LinearSVC and 0.775 against 0.784 with LogisticRegression.
+    ``word_ngram_range=(1, 2), char_ngram_range=None`` is the word-only
+    extractor of mmfeat before 0.2 (half the fit time on titles).
 
     The threshold is low on purpose. Word n-grams fail unspaced texts (a
     clause is one token: a user measured 0.30 accuracy on Chinese news
@@ -278,12 +292,17 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> texts = ["red cotton shirt", "blue leather shoe", None]
-    >>> tfidf = TfidfExtractor(word_ngram_range=(1, 1))
+    >>> tfidf = TfidfExtractor(word_ngram_range=(1, 1), char_ngram_range=None)
     >>> X = tfidf.fit_transform(texts)
     >>> X.shape, X.format
     ((3, 6), 'csr')
     >>> tfidf.get_feature_names_out()[:3].tolist()
     ['w_blue', 'w_cotton', 'w_leather']
+
+    By default, spaced text gets words and character n-grams inside words:
+
+    >>> TfidfExtractor().fit(texts).analyzer_
+    'word+char'
 
     Text without spaces gets character n-grams:
 
@@ -592,7 +611,7 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         if self._two_blocks():
             blocks[1] = blocks[1] * self.char_weight
             rows = sp.hstack(blocks, format="csr")
-            if self.norm is not None:
+            if self.norm is not None and rows.shape[0]:
                 rows = normalize(rows, norm=self.norm, copy=False)
         else:
             rows = blocks[0].tocsr()

@@ -20,7 +20,8 @@ TEXTS = [
 
 def test_tfidf_word_block_equals_tfidf_vectorizer(data_home):
     texts = load_pascal_sentences(data_home=data_home).frame["text"].tolist()
-    ours = TfidfExtractor(word_ngram_range=(1, 2), min_df=2).fit(texts)
+    ours = TfidfExtractor(word_ngram_range=(1, 2), char_ngram_range=None, min_df=2)
+    ours.fit(texts)
     ref = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(texts)
     X, R = ours.transform(texts), ref.transform(texts)
     assert sp.issparse(X) and X.format == "csr"

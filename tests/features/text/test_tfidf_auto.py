@@ -110,24 +110,26 @@ def test_tfidf_auto_feature_names_are_characters(chinese):
     assert f"c_{texts[0][:2]}" in set(names)  # the first bigram of a text
 
 
-def test_tfidf_auto_on_spaced_english_is_the_former_default(data_home):
+def test_tfidf_auto_on_spaced_english_is_words_and_characters_in_words(data_home):
     texts = load_pascal_sentences(data_home=data_home).frame["text"].tolist()
     auto = TfidfExtractor().fit(texts)
-    old = TfidfExtractor(
-        word_ngram_range=(1, 2), char_ngram_range=None, char_analyzer="char_wb"
+    explicit = TfidfExtractor(
+        word_ngram_range=(1, 2), char_ngram_range=(2, 5), char_analyzer="char_wb"
     ).fit(texts)
-    assert auto.analyzer_ == "word" and auto.unspaced_share_ == 0.0
-    assert (auto.word_ngram_range_, auto.char_ngram_range_) == ((1, 2), None)
-    assert auto.char_vectorizer_ is None
-    X, R = auto.transform(texts), old.transform(texts)
+    assert auto.analyzer_ == "word+char" and auto.unspaced_share_ == 0.0
+    assert (auto.word_ngram_range_, auto.char_ngram_range_) == ((1, 2), (2, 5))
+    assert auto.char_vectorizer_.analyzer == "char_wb"
+    X, R = auto.transform(texts), explicit.transform(texts)
     assert X.format == R.format == "csr" and X.shape == R.shape
     for a in ("data", "indices", "indptr"):
         np.testing.assert_array_equal(getattr(X, a), getattr(R, a))
     np.testing.assert_array_equal(
-        auto.get_feature_names_out(), old.get_feature_names_out()
+        auto.get_feature_names_out(), explicit.get_feature_names_out()
     )
+    # the word block alone is still scikit-learn's TfidfVectorizer
+    words = TfidfExtractor(word_ngram_range=(1, 2), char_ngram_range=None).fit(texts)
     ref = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
-    assert (X != ref.transform(texts)).nnz == 0
+    assert (words.transform(texts) != ref.transform(texts)).nnz == 0
     assert auto.get_feature_names_out()[0] == f"w_{ref.get_feature_names_out()[0]}"
 
 
@@ -159,9 +161,9 @@ def test_tfidf_unspaced_share_ignores_texts_without_letters():
     "n_chinese, n_english, analyzer",
     [
         (1, 9, "char"),  # share 0.1: at the threshold
-        (1, 10, "word"),  # share 0.0909: just below
+        (1, 10, "word+char"),  # share 0.0909: just below
         (2, 9, "char"),
-        (0, 11, "word"),
+        (0, 11, "word+char"),
         (5, 0, "char"),
     ],
 )
@@ -186,14 +188,15 @@ def test_tfidf_auto_counts_letters_within_each_text():
     # an English corpus naming a Chinese city: 2 of 38 letters (0.05)
     spaced = ["the trip to 北京 took two days by a slow train", "a blue car"]
     ext = TfidfExtractor().fit(spaced)
-    assert ext.unspaced_share_ < _AUTO_UNSPACED_SHARE and ext.analyzer_ == "word"
+    assert ext.unspaced_share_ < _AUTO_UNSPACED_SHARE
+    assert ext.analyzer_ == "word+char"
 
 
 @pytest.mark.parametrize(
     "params, texts, word, char, analyzer",
     [
         # a disabled block keeps the "auto" one on, whatever the script
-        ({"word_ngram_range": None}, ENGLISH, None, (1, 3), "char_wb"),
+        ({"word_ngram_range": None}, ENGLISH, None, (2, 5), "char_wb"),
         (
             {"char_ngram_range": None},
             ["红色的衬衫", "蓝色的鞋子"],
@@ -203,7 +206,7 @@ def test_tfidf_auto_counts_letters_within_each_text():
         ),
         # explicit ranges mean what they always meant on spaced text ...
         ({"char_ngram_range": (2, 4)}, ENGLISH, (1, 2), (2, 4), "char_wb"),
-        ({"word_ngram_range": (1, 1)}, ENGLISH, (1, 1), None, "char_wb"),
+        ({"word_ngram_range": (1, 1)}, ENGLISH, (1, 1), (2, 5), "char_wb"),
         # ... and on unspaced text the "auto" word block is off
         (
             {"char_ngram_range": (2, 4)},
