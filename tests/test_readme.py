@@ -43,6 +43,7 @@ _EXTRAS = {
     "'mmfeat[distributed]'",
 }
 
+
 def _needs(block):
     """The optional packages a block imports (or needs, as CNNExtractor needs torch)."""
     tree = ast.parse(block.code)

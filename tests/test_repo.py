@@ -24,21 +24,6 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert _readme_commands()[1] in ci
 
 
-def test_readme_python_examples_run(tmp_path, monkeypatch):
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert blocks, "README has no Python example"
-    monkeypatch.chdir(tmp_path)
-    spaces = []
-    for code in blocks:
-        spaces.append({})
-        exec(compile(code, "README.md", "exec"), spaces[-1])  # noqa: S102
-    # the reader example reads three items, all missing or bad, rows kept
-    (reader_example,) = [ns for ns in spaces if "reader" in ns]
-    assert len(reader_example["images"]) == 3
-    assert [e.row for e in reader_example["reader"].errors_] == [0, 1]
-
-
 def test_ruff_version_is_the_same_for_developers_pre_commit_and_ci():
     """The dev extra's ruff range holds the pre-commit rev; CI installs it."""
     from packaging.specifiers import SpecifierSet

@@ -31,7 +31,7 @@ def item_modality(estimator):
     """
     if isinstance(estimator, type):
         try:
-            params = getattr(estimator, "get_test_params", lambda: [{}])()[0]
+            params = (getattr(estimator, "get_test_params", lambda: [{}])() or [{}])[0]
             estimator = estimator(**params)
         except TypeError:  # required parameters and no test parameters
             return None

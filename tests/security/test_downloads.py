@@ -184,7 +184,9 @@ def test_extraction_counts_the_bytes_it_writes_not_the_headers(
         out_path = tmp_path / f"{name}.wav"
         with (
             open(out_path, "wb") as out,
-            pytest.raises(MmfeatError, match=rf"{match} .*, over {name}={BUDGET:,} bytes "),
+            pytest.raises(
+                MmfeatError, match=rf"{match} .*, over {name}={BUDGET:,} bytes "
+            ),
         ):
             _copy_bounded(
                 io.BufferedReader(_Zeros(BOMB)),
@@ -422,8 +424,8 @@ def test_endless_http_body_is_cut_at_max_download_bytes(
     started = time.monotonic()
     with pytest.raises(
         MmfeatError,
-        match=rf"body is longer than max_download_bytes={BUDGET:,} bytes \(1 MiB\); the "
-        "partial download was deleted",
+        match=rf"body is longer than max_download_bytes={BUDGET:,} bytes "
+        r"\(1 MiB\); the partial download was deleted",
     ):
         fetch_fsdd(
             data_home=home, url=f"{base}/endless.tar.gz", max_download_bytes=BUDGET

@@ -154,8 +154,8 @@ def test_hog_summary_line_says_mixed_sizes_need_image_size():
     [
         (
             {"pixels_per_cell": (0, 8)},
-            r"pixels_per_cell must be a \(rows, cols\) pair of integers, each from 1 to "
-            r"32768; got \(0, 8\)",
+            r"pixels_per_cell must be a \(rows, cols\) pair of integers, each "
+            r"from 1 to 32768; got \(0, 8\)",
         ),
         ({"cells_per_block": (2, 2, 2)}, r"cells_per_block must be a \(rows, cols\)"),
         ({"cells_per_block": (True, 2)}, r"cells_per_block must be"),
