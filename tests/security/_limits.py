@@ -42,6 +42,10 @@ def run_limited(code, *, memory_mb=512, timeout=60, cwd=None, env=None):
     ``Outcome.result`` (print ``json.dumps(...)`` at the end of ``code``).
     """
     limit = (BASE_ADDRESS_SPACE_MB + memory_mb) * 1024 * 1024
+    # a loaded machine (the suite beside a benchmark) runs the child slower;
+    # the timeout catches a hang, not a slow start, so it stretches with the
+    # load (at most 4x)
+    timeout = timeout * min(4.0, max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)))
     prelude = (
         f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
     )
