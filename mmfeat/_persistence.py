@@ -507,7 +507,7 @@ def _load_skops(path, data, archive, extra, max_bytes):
     if not refused:
         refused = sorted(n for n in pending if not _trusted_by_default(uses[n]))
     if refused:
-        raise UntrustedModelError(_untrusted_message(path, refused))
+        raise UntrustedModelError(_untrusted_message(path, refused), types=refused)
     _check_inflation(archive, path)
     _check_native_data(archive, schema, path, max_bytes)
     try:

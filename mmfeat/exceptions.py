@@ -127,7 +127,24 @@ class UntrustedModelError(MmfeatError, ValueError):
     run: for a skops file holding types outside mmfeat's default trust (the
     message lists them all and says how to trust them), and for a pickle or
     joblib file unless ``allow_pickle=True``.
+
+    Attributes
+    ----------
+    types : tuple of str
+        The refused type names (what ``trusted=`` would have to list);
+        empty for a pickle or joblib file.
     """
+
+    def __init__(self, message, *, types=()):
+        super().__init__(message)
+        self.types = tuple(types)
+
+    def __reduce__(self):
+        return (_rebuild_untrusted, (str(self), self.types))
+
+
+def _rebuild_untrusted(message, types):
+    return UntrustedModelError(message, types=types)
 
 
 class ModelStateError(MmfeatError, ValueError):

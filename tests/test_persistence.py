@@ -283,6 +283,8 @@ def test_file_calling_builtins_eval_is_refused_and_nothing_runs(tmp_path):
     with pytest.raises(UntrustedModelError, match=r"builtins\.eval") as err:
         mmfeat.load(path)
     assert str(path) in str(err.value) and "trusted=['builtins.eval']" in str(err.value)
+    assert err.value.types == ("builtins.eval",)  # for code that asks the user
+    assert pickle.loads(pickle.dumps(err.value)).types == ("builtins.eval",)
     assert not marker.exists()
     # control: trusted, the same file runs the code
     sio.load(path, trusted=["builtins.eval"])

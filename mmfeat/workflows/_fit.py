@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import re
 import time
 
 import numpy as np
@@ -476,10 +475,9 @@ def _needs_trust(path):
     try:
         load(path)
     except UntrustedModelError as exc:
-        found = re.search(r"does not trust by default: (.+?)\. Loading", str(exc))
-        if found is None:
+        if not exc.types:
             raise
-        return [t.strip() for t in found.group(1).split(",")]
+        return list(exc.types)
     return []
 
 
