@@ -55,23 +55,32 @@ _SUN_RASTER = b"\x59\xa6\x6a\x95"
 _AVIF_BRANDS = (b"avif", b"avis", b"avio")
 
 #: Every format OpenCV's ``imdecode`` can read in this build, by the name
-#: ``sniff_image_format`` gives it. Each has its image size read from the header before
-#: decoding; anything else is refused undecoded.
+#: :func:`sniff_image_format` gives it. Each has its image size read from the
+#: header before decoding; anything else is refused undecoded.
 SUPPORTED_FORMATS = (
     "JPEG",
     "PNG",
     "GIF",
     "BMP",
-    "WebP",
+    "WEBP",
     "TIFF",
     "PNM",
     "PAM",
     "PFM",
-    "Radiance HDR",
-    "Sun raster",
-    "JPEG 2000",
+    "HDR",
+    "SUNRASTER",
+    "JPEG2000",
     "AVIF",
 )
+
+# how messages name them (the codes above are what the sniffer returns)
+_FORMAT_NAMES = {
+    "WEBP": "WebP",
+    "HDR": "Radiance HDR",
+    "SUNRASTER": "Sun raster",
+    "JPEG2000": "JPEG 2000",
+}
+_READABLE_FORMATS = ", ".join(_FORMAT_NAMES.get(f, f) for f in SUPPORTED_FORMATS)
 
 
 def sniff_image_format(buf):
@@ -455,12 +464,12 @@ def check_image_header(buf, fmt, *, max_pixels, source):
         if _looks_like_text(buf):
             raise InputError(
                 "not an image: the file holds text, no image signature "
-                f"({', '.join(SUPPORTED_FORMATS)}) found",
+                f"({_READABLE_FORMATS}) found",
                 source=source,
             )
         raise InputError(
             "cannot decode image (unknown format): corrupt data or not an image "
-            f"file; no signature of {', '.join(SUPPORTED_FORMATS)} found",
+            f"file; no signature of {_READABLE_FORMATS} found",
             source=source,
         )
     hw = None if max_pixels is None else _header_size(buf, fmt)

@@ -336,12 +336,14 @@ def test_read_image_refuses_pipes_devices_and_symlink_loops(tmp_path):
     ],
 )
 def test_read_image_reads_size_of_every_opencv_format_from_its_header(ext, fmt, rng):
+    from mmfeat.io import SUPPORTED_FORMATS
     from mmfeat.io._images import _header_size, sniff_image_format
 
     img = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
     src = img.astype(np.float32) / 255 if ext in (".pfm", ".hdr") else img
     buf = cv2.imencode(ext, src)[1].tobytes()
     assert sniff_image_format(buf) == fmt
+    assert fmt in SUPPORTED_FORMATS  # one vocabulary: the sniffer's names
     assert _header_size(buf, fmt) == (48, 64)
     out = read_image(buf, mode="rgb")
     assert out.shape == (48, 64, 3) and out.dtype == np.float32
