@@ -30,7 +30,7 @@ def main():
         with_missing = list(texts)
         with_missing[::50] = [None] * len(with_missing[::50])
         blank = ["" if t is None else t for t in with_missing]
-        ours = TfidfExtractor(word_ngram_range=(1, 2))
+        ours = TfidfExtractor(word_ngram_range=(1, 2), char_ngram_range=None)
         ref = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         np.testing.assert_allclose(
             ours.fit_transform(texts).toarray(),

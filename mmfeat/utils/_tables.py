@@ -33,10 +33,11 @@ def select_columns(X, columns):
 
 def absent_items(Xm):
     """Boolean mask of rows where every item of the modality is missing."""
+    # pandas' isna is is_missing, vectorised (None, NaN, pd.NA, NaT)
     if isinstance(Xm, pd.DataFrame):
-        return Xm.map(is_missing).to_numpy().all(axis=1)
+        return Xm.isna().to_numpy().all(axis=1)
     if isinstance(Xm, pd.Series):
-        return Xm.map(is_missing).to_numpy(dtype=bool)
+        return Xm.isna().to_numpy(dtype=bool)
     if sp.issparse(Xm):
         return np.zeros(Xm.shape[0], dtype=bool)
     arr = np.asarray(Xm, dtype=object) if not isinstance(Xm, np.ndarray) else Xm
