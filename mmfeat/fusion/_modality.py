@@ -642,27 +642,19 @@ def fit_modalities(
         )
         for (name, est, _), Xm, quick in zip(modalities, parts, one_pass)
     ]
+
+    def fold_args(name, est, Xm, split):
+        train, test = split
+        common = (y, sample_weight, groups, train, test, classes, calibration_cv)
+        return (name, est, Xm, *common)
+
     splits = []
     if cv is not None:
         # one split for every modality, so their out-of-fold rows line up
         splits = resolve_cv(cv, y, groups)
         for (name, est, _), Xm, quick in zip(modalities, parts, one_pass):
             fold = collecting(_decision_fold_job if quick else _fold_job)
-            for train, test in splits:
-                jobs.append(
-                    delayed(fold)(
-                        name,
-                        est,
-                        Xm,
-                        y,
-                        sample_weight,
-                        groups,
-                        train,
-                        test,
-                        classes,
-                        calibration_cv,
-                    )
-                )
+            jobs.extend(delayed(fold)(*fold_args(name, est, Xm, t)) for t in splits)
     if verbose:
         # a calibrated modality without folds splits calibration_cv ways
         fits = [
@@ -688,21 +680,7 @@ def fit_modalities(
                 full = _full_job(
                     name, est, Xm, y, sample_weight, groups, calibration_cv
                 )
-                folds = [
-                    _fold_job(
-                        name,
-                        est,
-                        Xm,
-                        y,
-                        sample_weight,
-                        groups,
-                        train,
-                        test,
-                        classes,
-                        calibration_cv,
-                    )
-                    for train, test in splits
-                ]
+                folds = [_fold_job(*fold_args(name, est, Xm, t)) for t in splits]
             else:
                 fitted.append(done[0])
                 n_used.append(done[1])
