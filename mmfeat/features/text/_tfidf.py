@@ -1,5 +1,6 @@
 """TfidfExtractor: TF-IDF text features over a column of strings."""
 
+import math
 import re
 
 import numpy as np
@@ -238,7 +239,8 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         The character analyzer, with ``"auto"`` resolved.
     unspaced_share_ : float
         Mean share, over the fitted texts, of their letters that are in
-        scripts written without spaces (see Notes).
+        scripts written without spaces (see Notes); NaN when no parameter is
+        ``"auto"`` (nothing to decide, so not measured).
     word_vectorizer_ : TfidfVectorizer or None
         The fitted word block.
     char_vectorizer_ : TfidfVectorizer or None
@@ -432,12 +434,24 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         """Whether the fitted extractor has both blocks."""
         return self.word_vectorizer_ is not None and self.char_vectorizer_ is not None
 
+    def _decides(self):
+        """Whether the script of the texts decides anything (an "auto" left)."""
+        return (
+            _is_auto(self.word_ngram_range)
+            or _is_auto(self.char_ngram_range)
+            or (self.char_ngram_range is not None and _is_auto(self.char_analyzer))
+        )
+
     def _check_fitted_state(self):
         self._check_params()
         share = self.unspaced_share_
-        if not (isinstance(share, float) and 0.0 <= share <= 1.0):
+        measured = isinstance(share, float) and 0.0 <= share <= 1.0
+        unmeasured = isinstance(share, float) and math.isnan(share)
+        if not (measured or (unmeasured and not self._decides())):
             raise state_error(
-                self, f"unspaced_share_={share!r} is not a float in [0, 1]"
+                self,
+                f"unspaced_share_={share!r} is not a float in [0, 1] (NaN only "
+                "when no parameter is 'auto')",
             )
         # the ranges must be what the parameters give for this share, the
         # vectorizers those ranges, and analyzer_ their names
@@ -558,7 +572,10 @@ class TfidfExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         items, texts, present = self._texts(X)
         if not texts:
             raise ParameterError("TfidfExtractor.fit got no non-empty text")
-        self.unspaced_share_ = float(_unspaced_share(texts))
+        # measured only when something is "auto" (a tenth of a fit)
+        self.unspaced_share_ = (
+            float(_unspaced_share(texts)) if self._decides() else float("nan")
+        )
         word, char, self.char_analyzer_ = _resolve(
             self.word_ngram_range,
             self.char_ngram_range,

@@ -307,3 +307,22 @@ def test_tfidf_auto_state_is_checked_on_load(chinese, attr, value, match):
     setattr(ext, attr, value)
     with pytest.raises(ModelStateError, match=match):
         pickle.loads(pickle.dumps(ext))
+
+
+def test_tfidf_measures_the_script_only_when_something_is_auto(tmp_path):
+    import math
+    import pickle
+
+    import mmfeat
+    from mmfeat.exceptions import ModelStateError
+
+    fixed = TfidfExtractor(word_ngram_range=(1, 2), char_ngram_range=None)
+    fixed.fit(ENGLISH)
+    assert math.isnan(fixed.unspaced_share_)  # nothing to decide
+    loaded = mmfeat.load(mmfeat.save(fixed, tmp_path / "fixed.skops"))
+    assert (loaded.transform(ENGLISH) != fixed.transform(ENGLISH)).nnz == 0
+    auto = TfidfExtractor().fit(ENGLISH)
+    assert auto.unspaced_share_ == 0.0
+    auto.unspaced_share_ = float("nan")  # an edited file: auto must measure
+    with pytest.raises(ModelStateError, match="NaN only when no parameter"):
+        pickle.loads(pickle.dumps(auto))
