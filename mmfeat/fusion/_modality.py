@@ -345,26 +345,38 @@ def _decision_model(estimator, Xm, y, sample_weight, groups, name, rows):
     return estimator, head, final, len(yp)
 
 
+def _usable_features(head, Xm, name, rows=None):
+    """Features of the rows of ``Xm`` where the modality is usable.
+
+    Returns ``(used, Xt)``: the positions in ``Xm`` of the rows whose items
+    are present and whose features (through the fitted feature steps
+    ``head``) have no NaN, and those features. Refused items are reported
+    in the caller's rows (``rows``, see :func:`_in_callers_rows`).
+    """
+    present = np.flatnonzero(~absent_items(Xm))
+    Xt = take_rows(Xm, present)
+    if not len(present):
+        return present, Xt
+    if head is not None:
+        with _in_callers_rows(present, rows, name):
+            Xt = head.transform(Xt)
+    ok = ~nan_rows(Xt)
+    if not ok.all():
+        Xt = take_rows(Xt, np.flatnonzero(ok))
+    return present[ok], Xt
+
+
 def _decisions_on(head, final, Xm, name, rows=None):
     """Decision values of a fitted modality on ``Xm``; NaN rows where missing."""
     n = n_rows(Xm)
-    present = np.flatnonzero(~absent_items(Xm))
-    D = None
-    if len(present):
-        Xp = take_rows(Xm, present)
-        if head is not None:
-            with _in_callers_rows(present, rows, name):
-                Xt = head.transform(Xp)
-        else:
-            Xt = Xp
-        ok = ~nan_rows(Xt)
-        if ok.any():
-            d = final.decision_function(take_rows(Xt, np.flatnonzero(ok)))
-            d = np.asarray(d, dtype=np.float64)
-            d = d[:, None] if d.ndim == 1 else d
-            D = np.full((n, d.shape[1]), np.nan)
-            D[present[ok]] = d
-    return D if D is not None else np.full((n, 0), np.nan)
+    used, Xt = _usable_features(head, Xm, name, rows)
+    if not len(used):
+        return np.full((n, 0), np.nan)
+    d = np.asarray(final.decision_function(Xt), dtype=np.float64)
+    d = d[:, None] if d.ndim == 1 else d
+    D = np.full((n, d.shape[1]), np.nan)
+    D[used] = d
+    return D
 
 
 def calibrate_prefit(estimator, Xm, y, *, name=None):
@@ -378,16 +390,9 @@ def calibrate_prefit(estimator, Xm, y, *, name=None):
     head, final = split_modality_model(estimator)
     if hasattr(final, "predict_proba"):
         return estimator
-    present = np.flatnonzero(~absent_items(Xm))
-    Xp = take_rows(Xm, present)
-    if head is not None:
-        with _in_callers_rows(present, None, name):
-            Xt = head.transform(Xp)
-    else:
-        Xt = Xp
-    ok = np.flatnonzero(~nan_rows(Xt))
+    used, Xt = _usable_features(head, Xm, name)
     calibrated = LogisticCalibratedClassifier(final, cv="prefit")
-    calibrated.fit(take_rows(Xt, ok), np.asarray(y)[present][ok])
+    calibrated.fit(Xt, np.asarray(y)[used])
     if head is None:
         return calibrated
     return Pipeline(list(head.steps) + [(estimator.steps[-1][0], calibrated)])
@@ -438,22 +443,10 @@ def modality_proba(fitted, Xm, classes, *, name=None):
     """
     n = n_rows(Xm)
     out = np.full((n, len(classes)), np.nan)
-    present = np.flatnonzero(~absent_items(Xm))
-    if len(present) == 0:
-        return out
-    Xp = take_rows(Xm, present)
     head, final = split_modality_model(fitted)
-    if head is not None:
-        with _in_callers_rows(present, None, name):
-            Xt = head.transform(Xp)
-    else:
-        Xt = Xp
-    ok = ~nan_rows(Xt)
-    rows = present[ok]
+    rows, Xt = _usable_features(head, Xm, name)
     if len(rows) == 0:
         return out
-    if not ok.all():
-        Xt = take_rows(Xt, np.flatnonzero(ok))
     if hasattr(final, "predict_proba"):
         proba = np.asarray(final.predict_proba(Xt), dtype=np.float64)
     else:  # a single-class modality model kept uncalibrated
