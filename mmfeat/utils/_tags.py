@@ -37,10 +37,15 @@ class ItemTags:
     reads_files : bool
         Whether items may be paths to files it opens (images, audio clips),
         which batch scoring resolves against a root folder.
+    segmenter : bool
+        Whether ``fit`` takes one mask per row as ``y`` and ``predict`` gives
+        one label image per row (mmfeat's segmenters); the common checks
+        give such estimators masks and check their label images.
     """
 
     modality: str | None = None
     reads_files: bool = False
+    segmenter: bool = False
 
 
 @dataclass(slots=True)
@@ -50,12 +55,15 @@ class Tags(_SklearnTags):
     item_tags: ItemTags = field(default_factory=ItemTags)
 
 
-def with_item_tags(tags, *, modality, reads_files):
+def with_item_tags(tags, *, modality, reads_files, segmenter=False):
     """``tags`` (scikit-learn's) as mmfeat :class:`Tags` with these item tags."""
     if modality not in _MODALITIES:
         raise ValueError(f"modality must be one of {_MODALITIES}; got {modality!r}")
     values = {f.name: getattr(tags, f.name) for f in fields(_SklearnTags)}
-    return Tags(**values, item_tags=ItemTags(modality, bool(reads_files)))
+    return Tags(
+        **values,
+        item_tags=ItemTags(modality, bool(reads_files), bool(segmenter)),
+    )
 
 
 def get_item_tags(estimator):

@@ -46,8 +46,18 @@ __all__ = [
     "check_extractor_random_state",
     "check_extractor_state_checked_on_load",
     "check_extractor_transform_changes_nothing",
+    "check_segmenter_bad_item",
+    "check_segmenter_grid_search",
+    "check_segmenter_input_containers",
+    "check_segmenter_missing_item",
+    "check_segmenter_pickle",
+    "check_segmenter_predict",
+    "check_segmenter_predict_changes_nothing",
+    "check_segmenter_random_state",
+    "check_segmenter_state_checked_on_load",
     "check_mmfeat_estimator",
     "make_test_items",
+    "make_test_masks",
     "parametrize_with_mmfeat_checks",
     "estimator_test_instances",
     "estimator_test_params",
@@ -140,6 +150,23 @@ def make_test_items(modality, *, n=_N_ITEMS, random_state=0, folder=None):
     return items, y
 
 
+def make_test_masks(images):
+    """One two-class mask per image: 2 where the image is brighter than its median.
+
+    Labels follow mmfeat's convention (1 and 2 are classes, 0 would be
+    unlabelled); a border of the mask is left unlabelled, as scribbles are.
+    """
+    from mmfeat.io import read_image
+
+    masks = []
+    for item in images:
+        img = read_image(item)
+        mask = np.where(img > np.median(img), 2, 1).astype(np.uint8)
+        mask[:2] = 0
+        masks.append(mask)
+    return masks
+
+
 def _bad_item(modality):
     return {"image": "no/such/image.png", "audio": "no/such/clip.wav"}.get(
         modality, 3.5j
@@ -210,9 +237,12 @@ class _Env:
     """Synthetic items for one estimator, with file paths in a temp folder."""
 
     def __init__(self, estimator):
-        self.modality = get_item_tags(estimator).modality
+        tags = get_item_tags(estimator)
+        self.modality = tags.modality
         self._tmp = tempfile.TemporaryDirectory(prefix="mmfeat-checks-")
         self.items, self.y = make_test_items(self.modality, folder=self._tmp.name)
+        if tags.segmenter:
+            self.y = make_test_masks(self.items)
 
     def __enter__(self):
         return self
@@ -509,6 +539,197 @@ def check_sampler_random_state(estimator):
             assert _same_item(u, v), f"row {i} differs with the same random_state"
 
 
+# --------------------------------------------------------------------------
+# Segmenters: fit(images, masks), predict -> one label image per row
+# --------------------------------------------------------------------------
+def _fitted_segmenter(estimator, env, **params):
+    return clone(estimator).set_params(**params).fit(env.items, env.y)
+
+
+def _assert_same_maps(a, b, msg):
+    assert len(a) == len(b), f"{msg}: {len(a)} rows vs {len(b)}"
+    for i, (u, v) in enumerate(zip(a, b)):
+        if u is None or v is None:
+            assert u is None and v is None, f"{msg}: row {i} missing in one only"
+        else:
+            np.testing.assert_allclose(
+                u, v, rtol=1e-5, atol=1e-6, err_msg=f"{msg}: row {i}"
+            )
+
+
+def check_segmenter_predict(estimator):
+    """One label image per row, of its image's size, holding ``classes_`` only.
+
+    ``predict_proba`` maps sum to one and agree with ``predict``.
+    """
+    with _Env(estimator) as env:
+        est = _fitted_segmenter(estimator, env)
+        labels = est.predict(env.items)
+        proba = est.predict_proba(env.items)
+        assert len(labels) == len(env.items) == len(proba)
+        for i, (lab, p, mask) in enumerate(zip(labels, proba, env.y)):
+            assert lab.shape == mask.shape, f"row {i}: {lab.shape} vs {mask.shape}"
+            assert set(np.unique(lab)) <= set(est.classes_.tolist()), f"row {i}"
+            assert p.shape == (*mask.shape, len(est.classes_)), f"row {i}: {p.shape}"
+            np.testing.assert_allclose(p.sum(axis=2), 1.0, atol=1e-4)
+            np.testing.assert_array_equal(lab, est.classes_[np.argmax(p, axis=2)])
+        assert 0 not in est.classes_, "0 (unlabelled) became a class"
+
+
+def check_segmenter_input_containers(estimator):
+    """A list, object array, Series and one-column DataFrame predict the same."""
+    with _Env(estimator) as env:
+        est = _fitted_segmenter(estimator, env)
+        ref = est.predict_proba(env.items)
+        arr = np.empty(len(env.items), dtype=object)
+        arr[:] = env.items
+        for name, X in [
+            ("object ndarray", arr),
+            ("Series", pd.Series(env.items, dtype=object)),
+            (
+                "one-column DataFrame",
+                pd.DataFrame({"c": pd.Series(env.items, dtype=object)}),
+            ),
+        ]:
+            _assert_same_maps(ref, est.predict_proba(X), f"predict_proba({name})")
+
+
+def check_segmenter_pickle(estimator):
+    """A fitted segmenter pickles and predicts the same after loading."""
+    with _Env(estimator) as env:
+        est = _fitted_segmenter(estimator, env)
+        loaded = pickle.loads(pickle.dumps(est))
+        _assert_same_maps(
+            est.predict_proba(env.items), loaded.predict_proba(env.items), "pickle"
+        )
+
+
+def check_segmenter_state_checked_on_load(estimator):
+    """A model file whose classes were edited is refused when rebuilt."""
+    from mmfeat.exceptions import ModelStateError
+    from mmfeat.utils._state import CheckedStateMixin
+
+    assert isinstance(estimator, CheckedStateMixin)
+    with _Env(estimator) as env:
+        est = _fitted_segmenter(estimator, env)
+    state = dict(est.__getstate__())
+    state["classes_"] = np.array([0, 1])  # 0 is 'unlabelled', never a class
+    tampered = type(est).__new__(type(est))
+    try:
+        tampered.__setstate__(state)
+    except ModelStateError:
+        return
+    raise AssertionError(f"{type(est).__name__} accepted classes_=[0, 1] on load")
+
+
+def check_segmenter_missing_item(estimator):
+    """A missing image gives ``None``; the other rows are unchanged."""
+    with _Env(estimator) as env:
+        est = _fitted_segmenter(estimator, env)
+        ref = est.predict_proba(env.items)
+        items = list(env.items)
+        items[1] = None
+        out = est.predict_proba(items)
+        assert out[1] is None, "a missing image did not give None"
+        keep = [i for i in range(len(items)) if i != 1]
+        _assert_same_maps([ref[i] for i in keep], [out[i] for i in keep], "neighbours")
+        masks = list(env.y)
+        with collect_item_errors():
+            est2 = clone(estimator).set_params(on_error="missing").fit(items, masks)
+        assert est2.n_images_fit_ == len(items) - 1
+
+
+def check_segmenter_bad_item(estimator):
+    """A bad image or a mask of the wrong size names its row, or is recorded."""
+    with _Env(estimator) as env:
+        items = list(env.items)
+        items[2] = _bad_item(env.modality)
+        est = _fitted_segmenter(estimator, env, on_error="raise")
+        try:
+            est.predict(items)
+        except InputError as exc:
+            assert exc.row == 2 and "row 2" in str(exc), str(exc)
+        else:
+            raise AssertionError("a bad image did not raise InputError")
+        masks = list(env.y)
+        masks[3] = masks[3][:-1]
+        try:
+            clone(estimator).set_params(on_error="raise").fit(env.items, masks)
+        except InputError as exc:
+            assert exc.row == 3 and "mask" in str(exc), str(exc)
+        else:
+            raise AssertionError("a mask of the wrong size did not raise InputError")
+        est = _fitted_segmenter(estimator, env, on_error="missing")
+        with collect_item_errors() as errors:
+            out = est.predict(items)
+        assert out[2] is None and all(out[i] is not None for i in (0, 1, 3))
+        assert [e.row for e in errors] == [2], list(errors)
+        with collect_item_errors() as errors:
+            clone(est).fit(env.items, masks)
+        assert [e.row for e in errors] == [3], list(errors)
+
+
+def check_segmenter_predict_changes_nothing(estimator):
+    """``predict`` and ``predict_proba`` leave the segmenter as ``fit`` left it."""
+    import joblib
+
+    with _Env(estimator) as env:
+        est = _fitted_segmenter(estimator, env, on_error="missing")
+        items = list(env.items)
+        items[1] = None
+        items[2] = _bad_item(env.modality)
+        before = dict(vars(est))
+        digest = joblib.hash(est)
+        est.predict(items)
+        est.predict_proba(items)
+        assert sorted(vars(est)) == sorted(before), "predict set new attributes"
+        changed = sorted(k for k in before if vars(est)[k] is not before[k])
+        assert not changed, f"predict replaced attributes {changed}"
+        assert joblib.hash(est) == digest, "predict changed the segmenter's state"
+
+
+def check_segmenter_random_state(estimator):
+    """Equal ``random_state`` gives equal probability maps."""
+    with _Env(estimator) as env:
+        a = _fitted_segmenter(estimator, env, random_state=0).predict_proba(env.items)
+        b = _fitted_segmenter(estimator, env, random_state=0).predict_proba(env.items)
+        _assert_same_maps(a, b, "same random_state, different maps")
+
+
+def check_segmenter_grid_search(estimator):
+    """``GridSearchCV`` over the segmenter works with its default score (mean IoU)."""
+    with _Env(estimator) as env:
+        grid = [
+            {k: [v] for k, v in p.items()}
+            for p in estimator_test_params(type(estimator))
+        ][:1]
+        arr = np.empty(len(env.items), dtype=object)
+        arr[:] = env.items
+        masks = np.empty(len(env.y), dtype=object)
+        masks[:] = env.y
+        search = GridSearchCV(clone(estimator), grid, cv=2, error_score="raise")
+        search.fit(arr, masks)
+        assert 0.0 <= search.best_score_ <= 1.0, search.best_score_
+        assert len(search.predict(arr)) == len(arr)
+
+
+_SEGMENTER_CHECKS = [
+    check_extractor_init_stores_params,
+    check_extractor_clone,
+    check_extractor_get_set_params,
+    check_extractor_fit_returns_self,
+    check_segmenter_predict,
+    check_segmenter_input_containers,
+    check_segmenter_pickle,
+    check_segmenter_state_checked_on_load,
+    check_segmenter_missing_item,
+    check_segmenter_bad_item,
+    check_segmenter_predict_changes_nothing,
+    check_segmenter_random_state,
+    check_segmenter_grid_search,
+]
+
+
 _SAMPLER_CHECKS = [
     check_extractor_init_stores_params,
     check_extractor_clone,
@@ -550,9 +771,12 @@ def yield_mmfeat_checks(estimator):
     """Yield every mmfeat check that applies to ``estimator``.
 
     Samplers (estimators with ``fit_resample`` and no ``transform``, such as
-    the augmenters) get the sampler checks instead of the extractor ones.
+    the augmenters) get the sampler checks instead of the extractor ones, and
+    segmenters (tagged ``item_tags.segmenter``) the segmenter checks.
     """
-    if hasattr(estimator, "fit_resample"):
+    if get_item_tags(estimator).segmenter:
+        yield from _SEGMENTER_CHECKS
+    elif hasattr(estimator, "fit_resample"):
         yield from _SAMPLER_CHECKS
     else:
         yield from _CHECKS

@@ -10,7 +10,10 @@ def test_datasets_all_lists_public_api():
         "load_fashion_products",
         "load_fsdd",
         "load_pascal_sentences",
+        "load_stereo_depth",
+        "load_texture_mosaics",
         "load_usps",
+        "load_weizmann_horses",
     }
     assert set(datasets.__all__) == expected
     for name in datasets.__all__:
