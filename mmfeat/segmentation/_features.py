@@ -1,9 +1,12 @@
 """PixelFeatures: a per-pixel filter bank (ilastik's and scikit-image's families)."""
 
+import functools
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from joblib import cpu_count, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError, ParameterError
@@ -13,13 +16,14 @@ from mmfeat.segmentation._filters import (
     _gradient_magnitude,
     _hpass,
     _products,
+    _row_gradient_plane,
     _skimage_maps,
+    _skimage_stack,
     _vpass,
     gaussian_weights,
 )
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, is_missing, item_source
-from mmfeat.utils._numba import numba_threads
 from mmfeat.utils._parallel import map_items
 from mmfeat.utils._sklearn_compat import (
     Integral,
@@ -59,6 +63,7 @@ MIN_SIGMA = 0.1
 DOG_RATIO = 0.66
 STRUCTURE_OUTER = 0.5
 TRUNCATE = 4.0
+_ROW_ALIGN = 64
 _COLORS = {"grey": ("I",), "rgb": ("R", "G", "B"), "lab": ("L", "a", "b")}
 _ILASTIK_DEFAULT = ("gaussian", "log", "gradient", "dog", "structure", "hessian")
 
@@ -248,56 +253,57 @@ def _read_channels(item, color, *, source=None):
     return np.ascontiguousarray(np.moveaxis(img, 2, 0), dtype=np.float32)
 
 
-def _separable(src, sigma, v_orders, h_orders):
+@functools.lru_cache(maxsize=256)
+def _weights(sigma, order):
+    w, parity = gaussian_weights(sigma, order, TRUNCATE)
+    w.flags.writeable = False
+    return w, parity
+
+
+def _stack_weights(sigma, orders):
+    ws = [_weights(sigma, o) for o in orders]
+    return (
+        np.stack([w for w, _ in ws]),
+        np.asarray([p for _, p in ws], dtype=np.int64),
+    )
+
+
+def _separable(src, sigma, v_orders, h_orders, wd):
     """Gaussian-derivative maps of ``src``: {(v, h): map} for the pairs asked.
 
     One vertical pass per derivative order of rows (``v_orders``), then one
     horizontal pass per order of columns that each of those needs.
     """
-    ws = {o: gaussian_weights(sigma, o, TRUNCATE) for o in (0, 1, 2)}
     v_orders = sorted(v_orders)
-    w = np.stack([ws[o][0] for o in v_orders])
-    par = np.asarray([ws[o][1] for o in v_orders], dtype=np.int64)
+    w, par = _stack_weights(sigma, tuple(v_orders))
     h, wd = src.shape
     vert = np.empty((len(v_orders), h, wd), dtype=np.float32)
     _vpass(src, w, par, vert)
     maps = {}
     for k, vo in enumerate(v_orders):
         hos = sorted(h_orders[vo])
-        w = np.stack([ws[o][0] for o in hos])
-        par = np.asarray([ws[o][1] for o in hos], dtype=np.int64)
+        w, par = _stack_weights(sigma, tuple(hos))
         res = np.empty((len(hos), h, wd), dtype=np.float32)
-        _hpass(vert[k], w, par, res)
+        _hpass(vert[k], w, par, res, wd)
         for m, ho in enumerate(hos):
             maps[(vo, ho)] = res[m]
     return maps
 
 
-def _smooth(src, sigma):
-    """Gaussian smoothing of each plane of ``src`` (K, H, W)."""
-    w, p = gaussian_weights(sigma, 0, TRUNCATE)
-    w = w[None, :]
-    par = np.asarray([p], dtype=np.int64)
+def _smooth(src, sigma, wd):
+    """Gaussian smoothing of each plane of ``src`` (K, H, Wp), image width ``wd``."""
+    w, par = _stack_weights(sigma, (0,))
     out = np.empty_like(src)
     tmp = np.empty((1,) + src.shape[1:], dtype=np.float32)
     for k in range(src.shape[0]):
         _vpass(src[k], w, par, tmp)
-        _hpass(tmp[0], w, par, out[k : k + 1])
+        _hpass(tmp[0], w, par, out[k : k + 1], wd)
     return out
 
 
-def _compute(chans, sigmas, features, position):
-    """The (H, W, F) float32 feature stack of channels (C, H, W).
-
-    Each channel's maps are computed as planes (contiguous rows, so the
-    kernels vectorise), then interleaved into the output in one pass.
-    """
-    n_c, h, wd = chans.shape
-    per_sigma = sum(len(FAMILIES[f]) for f in features)
-    n_plane = per_sigma * len(sigmas)
-    out = np.empty((h, wd, _n_features(sigmas, features, n_c, position)), np.float32)
+def _needed(features):
+    """The Gaussian-derivative maps (row order, column order) the families use."""
     fams = set(features)
-    # which Gaussian-derivative maps (row order, column order) are needed
     need = set()
     if fams & {"gaussian", "dog", "intensity", "edges", "texture"}:
         need.add((0, 0))
@@ -308,45 +314,134 @@ def _compute(chans, sigmas, features, position):
     if "hessian" in fams:
         need.add((1, 1))
     v_orders = {v for v, _ in need}
-    h_orders = {v: {ho for vo, ho in need if vo == v} for v in v_orders}
-    planes = np.empty((n_plane, h, wd), dtype=np.float32)
-    for c in range(n_c):
-        src = chans[c]
-        col = 0
-        for s in sigmas:
-            g = _separable(src, s, v_orders, h_orders)
-            sk_cols = {}
-            for f in features:
-                if f == "gaussian":
-                    planes[col] = g[(0, 0)]
-                elif f == "log":
-                    np.add(g[(2, 0)], g[(0, 2)], out=planes[col])
-                elif f == "gradient":
-                    _gradient_magnitude(g[(0, 1)], g[(1, 0)], planes, col)
-                elif f == "dog":
-                    inner = _separable(src, DOG_RATIO * s, {0}, {0: {0}})[(0, 0)]
-                    np.subtract(g[(0, 0)], inner, out=planes[col])
-                elif f == "structure":
-                    prod = np.empty((3, h, wd), dtype=np.float32)
-                    _products(g[(1, 0)], g[(0, 1)], prod)
-                    a = _smooth(prod, STRUCTURE_OUTER * s)
-                    _eig2(a[0], a[1], a[2], planes, col)
-                elif f == "hessian":
-                    _eig2(g[(2, 0)], g[(1, 1)], g[(0, 2)], planes, col)
-                else:
-                    sk_cols[f] = col
-                col += len(FAMILIES[f])
-            if sk_cols:
-                _skimage_maps(
-                    g[(0, 0)],
-                    planes,
-                    sk_cols.get("intensity", -1),
-                    sk_cols.get("edges", -1),
-                    sk_cols.get("texture", -1),
+    return v_orders, {v: {ho for vo, ho in need if vo == v} for v in v_orders}
+
+
+def _sigma_planes(src, s, features, planes, col, wd):
+    """Every family of one channel ``src`` at one sigma into ``planes[col:]``.
+
+    ``src`` and the planes are (H, Wp): the image is ``[:, :wd]``.
+    """
+    h, wp = src.shape
+    v_orders, h_orders = _needed(features)
+    g = _separable(src, s, v_orders, h_orders, wd)
+    sk_cols = {}
+    for f in features:
+        if f == "gaussian":
+            planes[col] = g[(0, 0)]
+        elif f == "log":
+            np.add(g[(2, 0)], g[(0, 2)], out=planes[col])
+        elif f == "gradient":
+            _gradient_magnitude(g[(0, 1)], g[(1, 0)], planes, col)
+        elif f == "dog":
+            inner = _separable(src, DOG_RATIO * s, {0}, {0: {0}}, wd)[(0, 0)]
+            np.subtract(g[(0, 0)], inner, out=planes[col])
+        elif f == "structure":
+            prod = np.empty((3, h, wp), dtype=np.float32)
+            _products(g[(1, 0)], g[(0, 1)], prod)
+            a = _smooth(prod, STRUCTURE_OUTER * s, wd)
+            _eig2(a[0], a[1], a[2], planes, col)
+        elif f == "hessian":
+            _eig2(g[(2, 0)], g[(1, 1)], g[(0, 2)], planes, col)
+        else:
+            sk_cols[f] = col
+        col += len(FAMILIES[f])
+    if sk_cols:
+        _skimage_maps(
+            g[(0, 0)],
+            planes,
+            sk_cols.get("intensity", -1),
+            sk_cols.get("edges", -1),
+            sk_cols.get("texture", -1),
+            wd,
+        )
+
+
+_SKIMAGE_FAMILIES = frozenset({"intensity", "edges", "texture"})
+
+
+def _row_chunks(h, n):
+    step = -(-h // max(1, n))
+    return [(i, min(i + step, h)) for i in range(0, h, step)]
+
+
+def _compute(chans, sigmas, features, position, n_threads=1):
+    """The (H, W, F) float32 feature stack of channels (C, H, W).
+
+    Per channel: one task per sigma (largest first) computes the maps as
+    planes (contiguous rows, so the kernels vectorise); then the planes are
+    interleaved into the output row by row. With scikit-image's families
+    only, the second step computes those maps from the smoothed planes
+    while interleaving (one pass over the output). Tasks and row chunks
+    run on ``n_threads`` threads (the kernels release the GIL).
+    """
+    n_c, h, wd = chans.shape
+    per_sigma = sum(len(FAMILIES[f]) for f in features)
+    n_plane = per_sigma * len(sigmas)
+    out = np.empty((h, wd, _n_features(sigmas, features, n_c, position)), np.float32)
+    # rows padded to a multiple of 64 floats: every vectorised row loop then
+    # runs whole vector iterations, with no scalar remainder (which cost as
+    # much as the rest of a 300-pixel row)
+    wp = -(-wd // _ROW_ALIGN) * _ROW_ALIGN
+    src = np.empty((h, wp), dtype=np.float32)
+    fused = set(features) <= _SKIMAGE_FAMILIES
+    if fused:
+        offsets, col = {}, 0
+        for f in features:
+            offsets[f] = col
+            col += len(FAMILIES[f])
+        gs = np.empty((len(sigmas), h, wp), dtype=np.float32)
+        d0s = np.empty_like(gs) if "texture" in offsets else gs[:, :1]
+    else:
+        planes = np.empty((n_plane, h, wp), dtype=np.float32)
+    # largest sigma first: the costliest task starts first
+    order = sorted(range(len(sigmas)), key=lambda k: -sigmas[k])
+    chunks = _row_chunks(h, n_threads)
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+
+    def run(func, jobs):
+        if pool is None or len(jobs) < 2:
+            for job in jobs:
+                func(*job)
+        else:
+            list(pool.map(lambda job: func(*job), jobs))
+
+    try:
+        for c in range(n_c):
+            src[:, :wd] = chans[c]
+            src[:, wd:] = chans[c][:, wd - 1 :]
+            if fused:
+                run(_smooth_task, [(src, sigmas[k], gs, d0s, k, wd) for k in order])
+                run(
+                    _skimage_stack,
+                    [
+                        (
+                            gs,
+                            d0s,
+                            out,
+                            c * n_plane,
+                            per_sigma,
+                            offsets.get("intensity", -1),
+                            offsets.get("edges", -1),
+                            offsets.get("texture", -1),
+                            i0,
+                            i1,
+                        )
+                        for i0, i1 in chunks
+                    ],
                 )
-        # one pass per channel into the pixel-interleaved stack (numpy's
-        # strided copy keeps each output row in cache across the planes)
-        out[:, :, c * n_plane : (c + 1) * n_plane] = planes.transpose(1, 2, 0)
+            else:
+                jobs = [
+                    (src, sigmas[k], features, planes, k * per_sigma, wd) for k in order
+                ]
+                run(_sigma_planes, jobs)
+                run(
+                    _interleave,
+                    [(planes, out, c * n_plane, wd, i0, i1) for i0, i1 in chunks],
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown()
     if position:
         col = n_c * n_plane
         rows = np.arange(h, dtype=np.float32) / (h - 1) if h > 1 else np.full(1, 0.5)
@@ -354,6 +449,25 @@ def _compute(chans, sigmas, features, position):
         out[:, :, col] = rows[:, None]
         out[:, :, col + 1] = cols[None, :]
     return out
+
+
+def _smooth_task(src, sigma, gs, d0s, k, wd):
+    """``gs[k]`` = ``src`` smoothed at ``sigma``; ``d0s[k]`` its row gradient."""
+    gs[k] = _separable(src, sigma, {0}, {0: {0}}, wd)[(0, 0)]
+    if d0s.shape[1] == gs.shape[1]:
+        _row_gradient_plane(gs[k], d0s[k], wd)
+
+
+def _interleave(planes, out, col0, wd, i0, i1):
+    """``out[i0:i1, :, col0:col0 + K] = planes[:, i0:i1, :wd]`` (numpy copy)."""
+    out[i0:i1, :, col0 : col0 + planes.shape[0]] = planes[:, i0:i1, :wd].transpose(
+        1, 2, 0
+    )
+
+
+def _n_threads(n_jobs):
+    """Threads for ``n_jobs`` (joblib semantics), never more than the cores."""
+    return max(1, min(effective_n_jobs(n_jobs), cpu_count()))
 
 
 def pixel_features(
@@ -415,7 +529,8 @@ def pixel_features(
         Append ``row / (H - 1)`` and ``col / (W - 1)`` (0.5 on a side of
         length 1).
     n_jobs : int, default=None
-        numba threads (joblib semantics; ``None`` is 1).
+        Threads (joblib semantics, ``None`` is 1, at most the cores), one
+        task per sigma of a channel; the kernels release the GIL.
 
     Returns
     -------
@@ -428,9 +543,12 @@ def pixel_features(
     scikit-image's Gaussian default, SciPy's ``mode="nearest"``; kernels
     are truncated at 4 sigma, as SciPy's. Images smaller than a kernel are
     fine (indices clamp). Memory: the output, ``4 F`` bytes per pixel,
-    plus at most about 60 bytes per pixel of temporaries (the six
-    derivative maps, three vertical passes and the structure tensor of one
-    channel and sigma).
+    plus the planes of one channel (``4 F / C`` bytes per pixel, rows
+    padded to a multiple of 64 pixels) and, per running sigma task (one per
+    thread), at most about 64 bytes per pixel (three vertical passes, six
+    derivative maps, the structure tensor). Threads (``n_jobs``) run one
+    task per sigma: a per-row ``prange`` would meet a barrier at every
+    pass, which on a busy machine waits for a core.
 
     Examples
     --------
@@ -445,8 +563,7 @@ def pixel_features(
     if not isinstance(position, (bool, np.bool_)):
         raise ParameterError(f"position must be True or False; got {position!r}")
     chans = _read_channels(image, color)
-    with numba_threads(n_jobs):
-        return _compute(chans, sigmas, features, bool(position))
+    return _compute(chans, sigmas, features, bool(position), _n_threads(n_jobs))
 
 
 @fill_doc
@@ -474,7 +591,9 @@ class PixelFeatures(CheckedStateMixin, TransformerMixin, BaseEstimator):
         Append the normalised row and column of each pixel.
     %(on_error_items)s
     n_jobs : int, default=None
-        Decoding threads and numba threads for the kernels.
+        Threads (joblib semantics, ``None`` is 1): decoding threads, then
+        one image per thread (the kernels release the GIL); a single image
+        gets one task per sigma instead.
     verbose : int, default=0
         Progress bar when > 0.
 
@@ -654,11 +773,10 @@ class PixelFeatures(CheckedStateMixin, TransformerMixin, BaseEstimator):
             chans = self._read(image, source=source)
         except InputError as exc:
             raise exc.with_row(row) from None
-        with numba_threads(self.n_jobs):
-            return self._encode(chans, sigmas, features)
+        return self._encode(chans, sigmas, features, _n_threads(self.n_jobs))
 
-    def _encode(self, chans, sigmas, features):
-        out = _compute(chans, sigmas, features, bool(self.position))
+    def _encode(self, chans, sigmas, features, n_threads=1):
+        out = _compute(chans, sigmas, features, bool(self.position), n_threads)
         if out.shape[2] != self.n_features_out_:
             raise state_error(
                 self,
@@ -694,9 +812,19 @@ class PixelFeatures(CheckedStateMixin, TransformerMixin, BaseEstimator):
             on_error=self.on_error,
         )
         out = np.empty(len(items), dtype=object)
-        with numba_threads(self.n_jobs):
-            for i, c in enumerate(chans):
-                out[i] = None if c is None else self._encode(c, sigmas, features)
+        todo = [i for i, c in enumerate(chans) if c is not None]
+        n_threads = _n_threads(self.n_jobs)
+        if n_threads == 1 or len(todo) < 2:
+            # one image (or one thread): its sigmas run in parallel instead
+            for i in todo:
+                out[i] = self._encode(chans[i], sigmas, features, n_threads)
+        else:  # one image per thread; the kernels release the GIL
+            with ThreadPoolExecutor(n_threads) as pool:
+                stacks = pool.map(
+                    lambda i: self._encode(chans[i], sigmas, features), todo
+                )
+                for i, stack in zip(todo, stacks):
+                    out[i] = stack
         return out
 
     def get_feature_names_out(self, input_features=None):

@@ -2,7 +2,11 @@
 
 Arrays in, arrays out, no validation (the public functions in
 ``_features.py`` check shapes, dtypes and finiteness first). Every kernel is
-float32 and runs ``prange`` over image rows.
+float32, serial and ``nogil``: the caller runs them in threads (one task
+per sigma of a channel, a chunk of rows, or one image per thread), so a
+task never waits at a barrier for a thread the machine has not scheduled,
+as a ``prange`` launch per pass does (measured: 25x slower at 2 threads than
+at 1 on a loaded 2-core machine).
 
 Boundary mode: ``"nearest"`` everywhere (the edge pixel repeats), which is
 scikit-image's ``filters.gaussian`` default and ``scipy.ndimage``'s
@@ -14,13 +18,14 @@ Gaussian kernel reversed, as ``scipy.ndimage.gaussian_filter1d`` hands it to
 ``correlate1d``); symmetric kernels (orders 0 and 2) and antisymmetric ones
 (order 1) use their symmetry, so each tap pair costs one multiply. The
 inner loops run along the contiguous axis in the same order for every
-output, which vectorises without ``fastmath``.
+output, which vectorises without ``fastmath``; rows are padded to a
+multiple of 64 floats by the caller so no row ends in a scalar remainder.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
+from mmfeat.utils._numba import JIT_SERIAL
 
 __all__ = [
     "gaussian_weights",
@@ -28,7 +33,9 @@ __all__ = [
     "_gradient_magnitude",
     "_hpass",
     "_products",
+    "_row_gradient_plane",
     "_skimage_maps",
+    "_skimage_stack",
     "_vpass",
 ]
 
@@ -58,73 +65,119 @@ def gaussian_weights(sigma, order, truncate=4.0):
     return np.ascontiguousarray(k[::-1], dtype=np.float32), (-1 if order == 1 else 1)
 
 
-@njit(**JIT_PARALLEL)
+#: Rows per block of the 1-D passes: each tap then runs one long loop over
+#: the block (vector iterations dominate the loop overhead) while the block
+#: and the rows it reads stay in cache.
+_BLOCK = 16
+
+
+@njit(**JIT_SERIAL)
+def _axpy_pair(o, c, hi, lo, sym):
+    """``o += c * (hi + lo)`` (``sym``) or ``o += c * (hi - lo)``."""
+    if sym:
+        for q in range(o.shape[0]):
+            o[q] += c * (hi[q] + lo[q])
+    else:
+        for q in range(o.shape[0]):
+            o[q] += c * (hi[q] - lo[q])
+
+
+@njit(**JIT_SERIAL)
 def _vpass(src, w, parity, out):
-    """Correlate each column of ``src`` (H, W) with each row of ``w`` (K, L).
+    """Correlate each column of ``src`` (H, Wp) with each row of ``w`` (K, L).
 
-    ``out`` is (K, H, W); ``parity[k]`` is +1 or -1 (kernel symmetry).
+    ``out`` is (K, H, Wp); ``parity[k]`` is +1 or -1 (kernel symmetry). The
+    rows a tap reads are clamped to the image (``"nearest"``). Columns are
+    independent, so padding columns only cost their time. Rows whose taps
+    all fall inside the image are one flat loop per tap and block.
     """
-    h, wd = src.shape
+    h, wp = src.shape
     n_k, length = w.shape
     r = length // 2
-    for i in prange(h):
-        for k in range(n_k):
-            o = out[k, i]
-            c0 = w[k, r]
-            s = src[i]
-            for j in range(wd):
-                o[j] = c0 * s[j]
-            sym = parity[k] > 0
+    s = src.reshape(h * wp)
+    for k in range(n_k):
+        sym = parity[k] > 0
+        c0 = w[k, r]
+        o2 = out[k]
+        o = o2.reshape(h * wp)
+        for b0 in range(0, h, _BLOCK):
+            b1 = min(b0 + _BLOCK, h)
+            ob = o[b0 * wp : b1 * wp]
+            sb = s[b0 * wp : b1 * wp]
+            for q in range(ob.shape[0]):
+                ob[q] = c0 * sb[q]
             for t in range(1, r + 1):
                 c = w[k, r + t]
-                lo = src[max(i - t, 0)]
-                hi = src[min(i + t, h - 1)]
-                if sym:
-                    for j in range(wd):
-                        o[j] += c * (hi[j] + lo[j])
-                else:
-                    for j in range(wd):
-                        o[j] += c * (hi[j] - lo[j])
+                lo_i = min(max(b0, t), b1)
+                hi_i = max(min(b1, h - t), lo_i)
+                if hi_i > lo_i:  # interior rows: one flat loop
+                    n = (hi_i - lo_i) * wp
+                    _axpy_pair(
+                        o[lo_i * wp : lo_i * wp + n],
+                        c,
+                        s[(lo_i + t) * wp : (lo_i + t) * wp + n],
+                        s[(lo_i - t) * wp : (lo_i - t) * wp + n],
+                        sym,
+                    )
+                for i in range(b0, b1):  # rows near the top or bottom edge
+                    if lo_i <= i < hi_i:
+                        continue
+                    _axpy_pair(
+                        o2[i], c, src[min(i + t, h - 1)], src[max(i - t, 0)], sym
+                    )
 
 
-@njit(**JIT_PARALLEL)
-def _hpass(src, w, parity, out):
-    """Correlate each row of ``src`` (H, W) with each row of ``w`` (K, L).
+@njit(**JIT_SERIAL)
+def _hpass(src, w, parity, out, wd):
+    """Correlate each row of ``src`` (H, Wp) with each row of ``w`` (K, L).
 
-    ``out`` is (K, H, W); ``parity[k]`` is +1 or -1 (kernel symmetry).
+    ``out`` is (K, H, Wp); ``parity[k]`` is +1 or -1 (kernel symmetry).
+    The image is ``src[:, :wd]``; columns ``wd..Wp`` are padding, computed
+    but meaningless. A block of rows is laid end to end, each extended by
+    ``r`` edge values on both sides (``"nearest"``), so each tap is one flat
+    loop over the block: a tap reaching into the next row only lands in
+    an extension, which is not kept.
     """
-    h, wd = src.shape
+    h, wp = src.shape
     n_k, length = w.shape
     r = length // 2
-    for i in prange(h):
-        buf = np.empty(wd + 2 * r, dtype=np.float32)
-        s = src[i]
-        for j in range(r):
-            buf[j] = s[0]
-            buf[r + wd + j] = s[wd - 1]
-        for j in range(wd):
-            buf[r + j] = s[j]
-        for k in range(n_k):
-            o = out[k, i]
-            c0 = w[k, r]
-            mid = buf[r : r + wd]
+    e = wp + 2 * r
+    ext = np.empty(_BLOCK * e, dtype=np.float32)
+    res = np.empty(_BLOCK * e, dtype=np.float32)
+    for b0 in range(0, h, _BLOCK):
+        b1 = min(b0 + _BLOCK, h)
+        n = (b1 - b0) * e
+        for ii in range(b1 - b0):
+            s = src[b0 + ii]
+            row = ext[ii * e : (ii + 1) * e]
+            for j in range(r):
+                row[j] = s[0]
             for j in range(wd):
-                o[j] = c0 * mid[j]
+                row[r + j] = s[j]
+            for j in range(r + wd, e):
+                row[j] = s[wd - 1]
+        for k in range(n_k):
             sym = parity[k] > 0
-            for t in range(1, r + 1):
-                c = w[k, r + t]
-                # views, so the indices are plain j (no wrap-around checks)
-                hi = buf[r + t : r + t + wd]
-                lo = buf[r - t : r - t + wd]
-                if sym:
-                    for j in range(wd):
-                        o[j] += c * (hi[j] + lo[j])
-                else:
-                    for j in range(wd):
-                        o[j] += c * (hi[j] - lo[j])
+            c0 = w[k, r]
+            for q in range(n):
+                res[q] = c0 * ext[q]
+            if n > 2 * r:
+                for t in range(1, r + 1):
+                    _axpy_pair(
+                        res[r : n - r],
+                        w[k, r + t],
+                        ext[r + t : n - r + t],
+                        ext[r - t : n - r - t],
+                        sym,
+                    )
+            for ii in range(b1 - b0):
+                o = out[k, b0 + ii]
+                row = res[ii * e + r : ii * e + r + wp]
+                for j in range(wp):
+                    o[j] = row[j]
 
 
-@njit(**JIT_PARALLEL)
+@njit(**JIT_SERIAL)
 def _eig2(a, b, c, out, col):
     """Eigenvalues of [[a, b], [b, c]] per pixel, descending, into ``out[col:col+2]``.
 
@@ -132,7 +185,7 @@ def _eig2(a, b, c, out, col):
     """
     h, wd = a.shape
     half = np.float32(0.5)
-    for i in prange(h):
+    for i in range(h):
         for j in range(wd):
             m00 = a[i, j]
             m01 = b[i, j]
@@ -144,20 +197,20 @@ def _eig2(a, b, c, out, col):
             out[col + 1, i, j] = mean - hs
 
 
-@njit(**JIT_PARALLEL)
+@njit(**JIT_SERIAL)
 def _gradient_magnitude(gx, gy, out, col):
     """``sqrt(gx**2 + gy**2)`` into ``out[col]``."""
     h, wd = gx.shape
-    for i in prange(h):
+    for i in range(h):
         for j in range(wd):
             out[col, i, j] = np.sqrt(gx[i, j] * gx[i, j] + gy[i, j] * gy[i, j])
 
 
-@njit(**JIT_PARALLEL)
+@njit(**JIT_SERIAL)
 def _products(gx, gy, out):
     """``gx*gx``, ``gx*gy``, ``gy*gy`` into ``out`` (3, H, W)."""
     h, wd = gx.shape
-    for i in prange(h):
+    for i in range(h):
         for j in range(wd):
             x = gx[i, j]
             y = gy[i, j]
@@ -185,9 +238,9 @@ def _grad_line(x, y):
 
 
 @njit(**JIT_SERIAL)
-def _grad_rows(rows, i, y):
-    """``y = np.gradient(rows, axis=0)[i]`` for the 2-D ``rows``."""
-    h, n = rows.shape
+def _grad_rows(rows, i, y, n):
+    """``y[:n] = np.gradient(rows, axis=0)[i, :n]`` for the 2-D ``rows``."""
+    h = rows.shape[0]
     if h < 2:
         for j in range(n):
             y[j] = np.float32(0.0)
@@ -202,8 +255,36 @@ def _grad_rows(rows, i, y):
         y[j] = (a[j] - b[j]) * scale
 
 
-@njit(**JIT_PARALLEL)
-def _skimage_maps(g, out, col_i, col_e, col_t):
+@njit(**JIT_SERIAL)
+def _sobel_row(e, m, o):
+    """One row of the Sobel magnitude ``o = sqrt((sx**2 + sy**2) / 2)``.
+
+    ``sx = [1 2 1] e / 4`` and ``sy = [-1 0 1] m / 4`` along the row, from
+    the row's vertical difference ``e`` and vertical smoothing ``m``.
+    """
+    wd = e.shape[0]
+    half = np.float32(0.5)
+    quarter = np.float32(0.25)
+    two = np.float32(2.0)
+    for j in (0, wd - 1):
+        lf = max(j - 1, 0)
+        rt = min(j + 1, wd - 1)
+        sx = (e[lf] + two * e[j] + e[rt]) * quarter
+        sy = (m[rt] - m[lf]) * quarter
+        o[j] = np.sqrt((sx * sx + sy * sy) * half)
+    if wd < 3:
+        return
+    el, ec, er = e[: wd - 2], e[1 : wd - 1], e[2:]
+    ml, mr = m[: wd - 2], m[2:]
+    oc = o[1 : wd - 1]
+    for j in range(wd - 2):
+        sx = (el[j] + two * ec[j] + er[j]) * quarter
+        sy = (mr[j] - ml[j]) * quarter
+        oc[j] = np.sqrt((sx * sx + sy * sy) * half)
+
+
+@njit(**JIT_SERIAL)
+def _skimage_maps(g, out, col_i, col_e, col_t, wd):
     """scikit-image's per-sigma maps of one smoothed channel ``g`` (H, W).
 
     Into the planes ``out[col]`` of ``out`` (K, H, W) when ``col >= 0``:
@@ -212,17 +293,22 @@ def _skimage_maps(g, out, col_i, col_e, col_t):
     equal to ``"nearest"`` for 3 taps (``edges``); the eigenvalues of the
     Hessian from two ``np.gradient`` passes, ``H_rr = d0(d0 g)``,
     ``H_rc = d1(d0 g)``, ``H_cc = d1(d1 g)``, descending (``texture``, two
-    columns).
+    columns). The image is ``g[:, :wd]`` (the rest is padding).
     """
-    h, wd = g.shape
+    h = g.shape[0]
     half = np.float32(0.5)
-    quarter = np.float32(0.25)
     two = np.float32(2.0)
-    d0 = np.empty((h, wd), dtype=np.float32)
+    d0 = np.empty((h if col_t >= 0 else 1, wd), dtype=np.float32)
     if col_t >= 0:
-        for i in prange(h):
-            _grad_rows(g, i, d0[i])
-    for i in prange(h):
+        for i in range(h):
+            _grad_rows(g, i, d0[i], wd)
+    e = np.empty(wd, dtype=np.float32)
+    m = np.empty(wd, dtype=np.float32)
+    hrr = np.empty(wd, dtype=np.float32)
+    hrc = np.empty(wd, dtype=np.float32)
+    hcc = np.empty(wd, dtype=np.float32)
+    d1 = np.empty(wd, dtype=np.float32)
+    for i in range(h):
         up = max(i - 1, 0)
         dn = min(i + 1, h - 1)
         gi = g[i]
@@ -230,27 +316,17 @@ def _skimage_maps(g, out, col_i, col_e, col_t):
             for j in range(wd):
                 out[col_i, i, j] = gi[j]
         if col_e >= 0:
-            e = np.empty(wd, dtype=np.float32)
-            m = np.empty(wd, dtype=np.float32)
             gu = g[up]
             gd = g[dn]
             for j in range(wd):
                 e[j] = gd[j] - gu[j]
                 m[j] = gu[j] + two * gi[j] + gd[j]
-            for j in range(wd):
-                lf = max(j - 1, 0)
-                rt = min(j + 1, wd - 1)
-                sx = (e[lf] + two * e[j] + e[rt]) * quarter
-                sy = (m[rt] - m[lf]) * quarter
-                out[col_e, i, j] = np.sqrt((sx * sx + sy * sy) * half)
+            # x-smoothed e and the x-difference of m: interior as views
+            _sobel_row(e, m, out[col_e, i, :wd])
         if col_t >= 0:
-            hrr = np.empty(wd, dtype=np.float32)
-            hrc = np.empty(wd, dtype=np.float32)
-            hcc = np.empty(wd, dtype=np.float32)
-            d1 = np.empty(wd, dtype=np.float32)
-            _grad_rows(d0, i, hrr)
-            _grad_line(d0[i], hrc)
-            _grad_line(gi, d1)
+            _grad_rows(d0, i, hrr, wd)
+            _grad_line(d0[i, :wd], hrc)
+            _grad_line(gi[:wd], d1)
             _grad_line(d1, hcc)
             for j in range(wd):
                 mean = (hrr[j] + hcc[j]) * half
@@ -258,3 +334,69 @@ def _skimage_maps(g, out, col_i, col_e, col_t):
                 hs = np.sqrt(hrc[j] * hrc[j] + d * d)
                 out[col_t, i, j] = mean + hs
                 out[col_t + 1, i, j] = mean - hs
+
+
+@njit(**JIT_SERIAL)
+def _row_gradient_plane(g, d0, wd):
+    """``d0[:, :wd] = np.gradient(g[:, :wd], axis=0)``."""
+    for i in range(g.shape[0]):
+        _grad_rows(g, i, d0[i], wd)
+
+
+@njit(**JIT_SERIAL)
+def _skimage_stack(gs, d0s, out, col0, per, col_i, col_e, col_t, i0, i1):
+    """scikit-image's maps of every sigma of one channel, rows ``i0..i1``.
+
+    ``gs`` (S, H, Wp) holds the smoothed channel at each sigma and ``d0s``
+    its ``np.gradient`` along rows (needed for ``texture`` only); the maps
+    of sigma ``s`` go to ``out[i, :, col0 + s * per + col]`` (``col >= 0``),
+    the same maps as :func:`_skimage_maps`. Written row by row, so the
+    interleaved output row stays in cache while every sigma is written
+    into it.
+    """
+    n_s, h, wp = gs.shape
+    wd = out.shape[1]
+    half = np.float32(0.5)
+    two = np.float32(2.0)
+    e = np.empty(wd, dtype=np.float32)
+    m = np.empty(wd, dtype=np.float32)
+    edge = np.empty(wd, dtype=np.float32)
+    hrr = np.empty(wd, dtype=np.float32)
+    hrc = np.empty(wd, dtype=np.float32)
+    hcc = np.empty(wd, dtype=np.float32)
+    d1 = np.empty(wd, dtype=np.float32)
+    for i in range(i0, i1):
+        up = max(i - 1, 0)
+        dn = min(i + 1, h - 1)
+        o = out[i]
+        for s in range(n_s):
+            g = gs[s]
+            base = col0 + s * per
+            gi = g[i]
+            if col_i >= 0:
+                c = base + col_i
+                for j in range(wd):
+                    o[j, c] = gi[j]
+            if col_e >= 0:
+                gu = g[up]
+                gd = g[dn]
+                for j in range(wd):
+                    e[j] = gd[j] - gu[j]
+                    m[j] = gu[j] + two * gi[j] + gd[j]
+                _sobel_row(e, m, edge)
+                c = base + col_e
+                for j in range(wd):
+                    o[j, c] = edge[j]
+            if col_t >= 0:
+                d0 = d0s[s]
+                _grad_rows(d0, i, hrr, wd)
+                _grad_line(d0[i, :wd], hrc)
+                _grad_line(gi[:wd], d1)
+                _grad_line(d1, hcc)
+                c = base + col_t
+                for j in range(wd):
+                    mean = (hrr[j] + hcc[j]) * half
+                    d = (hrr[j] - hcc[j]) * half
+                    hs = np.sqrt(hrc[j] * hrc[j] + d * d)
+                    o[j, c] = mean + hs
+                    o[j, c + 1] = mean - hs

@@ -202,3 +202,14 @@ def test_threads_give_the_same_numbers(rng):
     one = pixel_features(img, sigmas=[1.0, 3.5], n_jobs=1)
     two = pixel_features(img, sigmas=[1.0, 3.5], n_jobs=2)
     np.testing.assert_array_equal(one, two)
+
+
+def test_threads_over_images_give_the_same_numbers(rng):
+    images = [_rgb(rng, 12 + i, 20 - i) for i in range(4)]
+    for features in (SK, ("gaussian", "structure")):
+        one = PixelFeatures(sigmas=[1.0, 2.0], features=features, n_jobs=1)
+        two = PixelFeatures(sigmas=[1.0, 2.0], features=features, n_jobs=2)
+        for a, b in zip(one.fit_transform(images), two.fit_transform(images)):
+            np.testing.assert_array_equal(a, b)
+        a = pixel_features(images[0], sigmas=[1.0, 2.0], features=features, n_jobs=2)
+        np.testing.assert_array_equal(a, one.features_of(images[0]))

@@ -39,7 +39,7 @@ def test_separable_passes_match_scipy_gaussian_filter(rng, sigma, order):
     vert = np.empty((1,) + img.shape, np.float32)
     _vpass(img, wv[None], np.asarray([pv]), vert)
     out = np.empty_like(vert)
-    _hpass(vert[0], wh[None], np.asarray([ph]), out)
+    _hpass(vert[0], wh[None], np.asarray([ph]), out, img.shape[1])
     ref = ndi.gaussian_filter(
         img.astype(np.float64), sigma, order=order, mode="nearest", truncate=4.0
     )
@@ -118,3 +118,15 @@ def test_one_pixel_image_gives_flat_finite_features():
     assert out.shape[:2] == (1, 1) and np.isfinite(out).all()
     np.testing.assert_allclose(out[0, 0, 0], 0.25, rtol=1e-6)  # smoothing a constant
     np.testing.assert_array_equal(out[0, 0, -2:], [0.5, 0.5])
+
+
+def test_skimage_maps_agree_in_the_fused_and_the_planar_path(rng):
+    # scikit-image's families alone take the fused path (maps computed
+    # while interleaving); with another family they are computed as planes
+    img = _image(rng)
+    sk = ("intensity", "edges", "texture")
+    fused = pixel_features(img, sigmas=[0.5, 2.0], features=sk)
+    planar = pixel_features(img, sigmas=[0.5, 2.0], features=sk + ("gaussian",))
+    keep = [k for k in range(planar.shape[2]) if k % 5 != 4]
+    np.testing.assert_array_equal(fused, planar[..., keep])
+    np.testing.assert_array_equal(planar[..., 4::5], planar[..., 0::5])
