@@ -453,7 +453,10 @@ def _compute(chans, sigmas, features, position, n_threads=1):
 
 def _smooth_task(src, sigma, gs, d0s, k, wd):
     """``gs[k]`` = ``src`` smoothed at ``sigma``; ``d0s[k]`` its row gradient."""
-    gs[k] = _separable(src, sigma, {0}, {0: {0}}, wd)[(0, 0)]
+    w, par = _stack_weights(sigma, (0,))
+    tmp = np.empty((1,) + src.shape, dtype=np.float32)
+    _vpass(src, w, par, tmp)
+    _hpass(tmp[0], w, par, gs[k : k + 1], wd)
     if d0s.shape[1] == gs.shape[1]:
         _row_gradient_plane(gs[k], d0s[k], wd)
 

@@ -220,9 +220,11 @@ def _products(gx, gy, out):
 
 
 @njit(**JIT_SERIAL)
-def _grad_line(x, y):
-    """``y = np.gradient(x)``: central differences inside, one-sided at the ends."""
-    n = x.shape[0]
+def _grad_line(x, y, n):
+    """``y[:n] = np.gradient(x[:n])``: central inside, one-sided at the ends.
+
+    ``x`` and ``y`` are whole (contiguous) rows, so the loop vectorises.
+    """
     if n < 2:
         for j in range(n):
             y[j] = np.float32(0.0)
@@ -325,9 +327,9 @@ def _skimage_maps(g, out, col_i, col_e, col_t, wd):
             _sobel_row(e, m, out[col_e, i, :wd])
         if col_t >= 0:
             _grad_rows(d0, i, hrr, wd)
-            _grad_line(d0[i, :wd], hrc)
-            _grad_line(gi[:wd], d1)
-            _grad_line(d1, hcc)
+            _grad_line(d0[i], hrc, wd)
+            _grad_line(gi, d1, wd)
+            _grad_line(d1, hcc, wd)
             for j in range(wd):
                 mean = (hrr[j] + hcc[j]) * half
                 d = (hrr[j] - hcc[j]) * half
@@ -350,17 +352,17 @@ def _skimage_stack(gs, d0s, out, col0, per, col_i, col_e, col_t, i0, i1):
     ``gs`` (S, H, Wp) holds the smoothed channel at each sigma and ``d0s``
     its ``np.gradient`` along rows (needed for ``texture`` only); the maps
     of sigma ``s`` go to ``out[i, :, col0 + s * per + col]`` (``col >= 0``),
-    the same maps as :func:`_skimage_maps`. Written row by row, so the
-    interleaved output row stays in cache while every sigma is written
-    into it.
+    the same maps as :func:`_skimage_maps`. Each output row is first built
+    as planes of one row (contiguous, vectorised), then written pixel by
+    pixel, the ``S * per`` values of a pixel side by side.
     """
     n_s, h, wp = gs.shape
     wd = out.shape[1]
     half = np.float32(0.5)
     two = np.float32(2.0)
+    rows = np.empty((n_s * per, wd), dtype=np.float32)
     e = np.empty(wd, dtype=np.float32)
     m = np.empty(wd, dtype=np.float32)
-    edge = np.empty(wd, dtype=np.float32)
     hrr = np.empty(wd, dtype=np.float32)
     hrc = np.empty(wd, dtype=np.float32)
     hcc = np.empty(wd, dtype=np.float32)
@@ -368,35 +370,39 @@ def _skimage_stack(gs, d0s, out, col0, per, col_i, col_e, col_t, i0, i1):
     for i in range(i0, i1):
         up = max(i - 1, 0)
         dn = min(i + 1, h - 1)
-        o = out[i]
         for s in range(n_s):
             g = gs[s]
-            base = col0 + s * per
+            base = s * per
             gi = g[i]
             if col_i >= 0:
-                c = base + col_i
+                r_i = rows[base + col_i]
                 for j in range(wd):
-                    o[j, c] = gi[j]
+                    r_i[j] = gi[j]
             if col_e >= 0:
                 gu = g[up]
                 gd = g[dn]
                 for j in range(wd):
                     e[j] = gd[j] - gu[j]
                     m[j] = gu[j] + two * gi[j] + gd[j]
-                _sobel_row(e, m, edge)
-                c = base + col_e
-                for j in range(wd):
-                    o[j, c] = edge[j]
+                _sobel_row(e, m, rows[base + col_e])
             if col_t >= 0:
                 d0 = d0s[s]
                 _grad_rows(d0, i, hrr, wd)
-                _grad_line(d0[i, :wd], hrc)
-                _grad_line(gi[:wd], d1)
-                _grad_line(d1, hcc)
-                c = base + col_t
+                _grad_line(d0[i], hrc, wd)
+                _grad_line(gi, d1, wd)
+                _grad_line(d1, hcc, wd)
+                r1 = rows[base + col_t]
+                r2 = rows[base + col_t + 1]
                 for j in range(wd):
                     mean = (hrr[j] + hcc[j]) * half
                     d = (hrr[j] - hcc[j]) * half
                     hs = np.sqrt(hrc[j] * hrc[j] + d * d)
-                    o[j, c] = mean + hs
-                    o[j, c + 1] = mean - hs
+                    r1[j] = mean + hs
+                    r2[j] = mean - hs
+        o = out[i]
+        n_k = n_s * per
+        for k in range(n_k):
+            rk = rows[k]
+            c = col0 + k
+            for j in range(wd):
+                o[j, c] = rk[j]
