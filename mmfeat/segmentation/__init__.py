@@ -13,10 +13,12 @@ from mmfeat.segmentation._features import (
 )
 from mmfeat.segmentation._io import read_channel_map, read_mask
 from mmfeat.segmentation._pixel import PixelSegmenter, context_features
+from mmfeat.segmentation._superpixel import SuperpixelSegmenter
 
 __all__ = [
     "PixelFeatures",
     "PixelSegmenter",
+    "SuperpixelSegmenter",
     "context_features",
     "pixel_feature_names",
     "pixel_features",
