@@ -74,6 +74,7 @@ def main():
             multiscale_basic_features(im, channel_axis=-1, workers=j) for im in images
         ]
 
+    load_before = os.getloadavg()[0]
     err = max(float(np.abs(a - b).max()) for a, b in zip(ours(1), peer(1), strict=True))
     assert err < 1e-4, f"mmfeat differs from multiscale_basic_features by {err}"
     rows = []
@@ -97,11 +98,13 @@ def main():
                 ilastik_set_s_per_mpix=t_ilastik / mpix,
             )
         )
+    load = (load_before, os.getloadavg()[0])
     title = (
         f"Pixel features, {n} Weizmann horses at mask size "
         f"({mpix:.2f} Mpx, RGB), seconds per megapixel (median of {args.repeat})"
     )
     print(f"\n{title}\n{machine()}")
+    print(f"load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f}")
     print(f"max |mmfeat - multiscale_basic_features| = {err:.1e}")
     print(
         f"{'threads':>7}  {'mmfeat (skimage set)':>21}  {'skimage':>9}  "
@@ -121,6 +124,7 @@ def main():
                 {
                     "title": title,
                     "machine": machine(),
+                    "load_average": load,
                     "max_abs_diff": err,
                     "rows": rows,
                 },
