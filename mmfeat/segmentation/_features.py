@@ -232,9 +232,10 @@ def _read_channels(item, color, *, source=None):
         img = np.asarray(img, dtype=np.float32)
         if img.ndim == 2:
             img = img[:, :, None]
-        if img.ndim != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+        if img.ndim != 3 or min(img.shape) < 1:
             raise InputError(
-                f"a channel map must be H x W or H x W x C; got shape {img.shape}",
+                "a channel map must be H x W or H x W x C with C >= 1; got shape "
+                f"{img.shape}",
                 source=source or item_source(item),
             )
         if not np.isfinite(img).all():
