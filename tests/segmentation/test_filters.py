@@ -100,7 +100,7 @@ def test_skimage_families_equal_multiscale_basic_features(rng, shape):
     _close(ours, ref, "multiscale_basic_features")
 
 
-def test_skimage_families_subsets_keep_their_columns(rng):
+def test_skimage_family_subsets_equal_their_columns_of_the_full_set(rng):
     img = _image(rng)[..., :1]
     full = pixel_features(
         img, sigmas=[1.0], features=("intensity", "edges", "texture"), color="raw"
@@ -112,7 +112,7 @@ def test_skimage_families_subsets_keep_their_columns(rng):
     np.testing.assert_array_equal(tex, full[..., 2:])
 
 
-def test_one_pixel_image_gives_flat_finite_features():
+def test_one_pixel_image_features_match_the_constant():
     img = np.full((1, 1, 3), 0.25, np.float32)
     out = pixel_features(img, features=ILASTIK + ("edges", "texture"), position=True)
     assert out.shape[:2] == (1, 1) and np.isfinite(out).all()
@@ -120,7 +120,7 @@ def test_one_pixel_image_gives_flat_finite_features():
     np.testing.assert_array_equal(out[0, 0, -2:], [0.5, 0.5])
 
 
-def test_skimage_maps_agree_in_the_fused_and_the_planar_path(rng):
+def test_skimage_maps_equal_in_the_fused_and_the_planar_path(rng):
     # scikit-image's families alone take the fused path (maps computed
     # while interleaving); with another family they are computed as planes
     img = _image(rng)
