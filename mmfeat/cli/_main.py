@@ -11,7 +11,7 @@ import sys
 import time
 
 import mmfeat
-from mmfeat.cli import _demo, _extract, _fit, _info, _score
+from mmfeat.cli import _demo, _extract, _fit, _info, _score, _segment
 from mmfeat.cli._common import echo_logs, error_line
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +30,10 @@ COMMANDS = {
         "write a saved model's features of a records file to Parquet",
     ),
     "info": (_info, "describe a saved model"),
+    "segment": (
+        _segment,
+        "write a saved segmenter's PNG mask of each image of a records file",
+    ),
 }
 
 

@@ -10,7 +10,10 @@ prints what it returns; Python code calls them the same way:
   report, in parallel, resumably;
 - :func:`extract_file` (``mmfeat extract``): a fitted model's features of a
   records file, to Parquet;
-- :func:`describe_model` (``mmfeat info``): what a saved model is made of.
+- :func:`describe_model` (``mmfeat info``): what a saved model is made of;
+- :func:`segment_file` (``mmfeat segment``): a fitted segmenter's PNG mask
+  (and probability map) of each image of a records file, with an index of
+  every row, resumably.
 
 They log progress (INFO) and notes (WARNING) on the ``mmfeat.workflows``
 logger, and return what they did as a dict. Row numbers in their messages
@@ -22,5 +25,6 @@ from mmfeat.scoring import score_file
 from mmfeat.workflows._describe import describe_model
 from mmfeat.workflows._extract import extract_file
 from mmfeat.workflows._fit import fit_file
+from mmfeat.workflows._segment import segment_file
 
-__all__ = ["describe_model", "extract_file", "fit_file", "score_file"]
+__all__ = ["describe_model", "extract_file", "fit_file", "score_file", "segment_file"]
