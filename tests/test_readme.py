@@ -32,7 +32,7 @@ BLOCKS = python_blocks()
 # Loaders that read the data home; a block that names one needs the real data.
 _DATA_LOADERS = re.compile(
     r"\b(load_fsdd|load_usps|load_fashion_products|load_pascal_sentences"
-    r"|load_av_digits|fetch_fsdd)\b"
+    r"|load_av_digits|load_weizmann_horses|fetch_fsdd)\b"
 )
 
 # Optional packages README's examples use, and what installs them (CI has both).

@@ -391,7 +391,12 @@ class BaseSegmenter(CheckedStateMixin, BaseEstimator):
         pred = self.predict(X)
         masks = [read_mask(m) for m in self._mask_list(y, len(pred))]
         pred = [np.zeros_like(t) if p is None else p for p, t in zip(pred, masks)]
-        return float(mean_iou(masks, pred))
+        # the model's classes and the truth's: a class it never predicts
+        # scores 0, and the unreadable rows' 0 (never a class) counts as a
+        # miss, not as a class
+        truth = np.unique(np.concatenate([np.unique(m) for m in masks]))
+        labels = np.union1d(self.classes_, truth[truth > 0])
+        return float(mean_iou(masks, pred, labels=labels))
 
 
 @contextmanager
