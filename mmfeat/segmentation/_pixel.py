@@ -11,7 +11,12 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.segmentation._base import BaseSegmenter, label_dtype, sample_pixels
+from mmfeat.segmentation._base import (
+    BaseSegmenter,
+    label_dtype,
+    limit_threads,
+    sample_pixels,
+)
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._fusion_weights import learn_weights
 from mmfeat.utils._sklearn_compat import (
@@ -277,8 +282,9 @@ class PixelSegmenter(BaseSegmenter):
         Folds of training images for auto-context and learnt late weights.
     %(on_error_items)s
     n_jobs : int, default=None
-        Threads of the feature kernels (the default classifier uses OpenMP
-        threads, set by ``OMP_NUM_THREADS``).
+        Threads of the feature kernels, and the most OpenMP / BLAS threads
+        the classifier may start while the segmenter fits and predicts
+        (``None`` leaves those to the libraries: every core).
     random_state : int, RandomState or None, default=None
         Pixel sampling, image folds and the default classifier.
     verbose : int, default=0
@@ -461,6 +467,7 @@ class PixelSegmenter(BaseSegmenter):
 
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=False)
+    @limit_threads
     def fit(self, X, y):
         """Learn from images (or a table of aligned modalities) and masks.
 
@@ -744,6 +751,7 @@ class PixelSegmenter(BaseSegmenter):
             self.modality_weights_,
         )
 
+    @limit_threads
     def predict_proba(self, X):
         """Probability maps, one (H, W, n_classes) float32 array per row.
 

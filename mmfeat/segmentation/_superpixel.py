@@ -11,7 +11,12 @@ from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import read_image
-from mmfeat.segmentation._base import BaseSegmenter, label_dtype, sample_pixels
+from mmfeat.segmentation._base import (
+    BaseSegmenter,
+    label_dtype,
+    limit_threads,
+    sample_pixels,
+)
 from mmfeat.segmentation._io import read_channel_map
 from mmfeat.segmentation._pixel import _proba_columns
 from mmfeat.utils._docstrings import fill_doc
@@ -608,6 +613,7 @@ class SuperpixelSegmenter(BaseSegmenter):
 
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_threads
     def fit(self, X, y):
         """Learn from images (or a table of aligned modalities) and masks.
 
@@ -731,6 +737,7 @@ class SuperpixelSegmenter(BaseSegmenter):
         p /= p.sum(axis=1, keepdims=True)
         return p.astype(np.float32)
 
+    @limit_threads
     def predict_proba(self, X):
         """Probability maps, one (H, W, n_classes) float32 array per row.
 
