@@ -395,3 +395,35 @@ def test_a_random_forest_segmenter_loads_when_its_trees_are_trusted(rng, tmp_pat
     np.testing.assert_array_equal(
         seg.predict([data[0][0]])[0], loaded.predict([data[0][0]])[0]
     )
+
+
+def test_pipeline_and_grid_search_with_a_segmentation_scorer(rng, tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    from mmfeat.evaluation import make_segmentation_scorer
+    from mmfeat.io import ImageReader
+
+    data = [_textures(rng) for _ in range(4)]
+    paths = []
+    for i, (img, _) in enumerate(data):
+        paths.append(str(tmp_path / f"im{i}.png"))
+        cv2.imwrite(paths[-1], (img * 255).astype(np.uint8))
+    masks = np.empty(4, dtype=object)
+    masks[:] = [m for _, m in data]
+    pipe = Pipeline(
+        [
+            ("read", ImageReader()),
+            ("seg", PixelSegmenter(FAST, classifier=_rf(5), random_state=0)),
+        ]
+    )
+    search = GridSearchCV(
+        pipe,
+        {"seg__classifier__max_depth": [1, 10], "seg__features__sigmas": [(1.0, 3.0)]},
+        scoring=make_segmentation_scorer("foreground_iou", label=2),
+        cv=2,
+    )
+    search.fit(np.array(paths, dtype=object), masks)
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_["seg__classifier__max_depth"] == 10, scores
+    pred = search.predict(np.array(paths, dtype=object))
+    assert [p.shape for p in pred] == [m.shape for m in masks]
