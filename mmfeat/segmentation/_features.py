@@ -3,6 +3,7 @@
 import functools
 import math
 import numbers
+import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,10 +17,10 @@ from mmfeat.segmentation._filters import (
     _gradient_magnitude,
     _hpass,
     _products,
-    _row_gradient_plane,
     _skimage_maps,
-    _skimage_stack,
+    _skimage_pixels,
     _vpass,
+    _vpass_t,
     gaussian_weights,
 )
 from mmfeat.utils._docstrings import fill_doc
@@ -64,6 +65,9 @@ DOG_RATIO = 0.66
 STRUCTURE_OUTER = 0.5
 TRUNCATE = 4.0
 _ROW_ALIGN = 64
+#: The same for the fused scikit-image path, whose passes run over blocks of
+#: 16 rows laid end to end (one remainder per block, not per row).
+_FUSED_ALIGN = 16
 _COLORS = {"grey": ("I",), "rgb": ("R", "G", "B"), "lab": ("L", "a", "b")}
 _ILASTIK_DEFAULT = ("gaussian", "log", "gradient", "dog", "structure", "hessian")
 
@@ -383,18 +387,9 @@ def _compute(chans, sigmas, features, position, n_threads=1):
     # rows padded to a multiple of 64 floats: every vectorised row loop then
     # runs whole vector iterations, with no scalar remainder (which cost as
     # much as the rest of a 300-pixel row)
-    wp = -(-wd // _ROW_ALIGN) * _ROW_ALIGN
-    src = np.empty((h, wp), dtype=np.float32)
     fused = set(features) <= _SKIMAGE_FAMILIES
-    if fused:
-        offsets, col = {}, 0
-        for f in features:
-            offsets[f] = col
-            col += len(FAMILIES[f])
-        gs = np.empty((len(sigmas), h, wp), dtype=np.float32)
-        d0s = np.empty_like(gs) if "texture" in offsets else gs[:, :1]
-    else:
-        planes = np.empty((n_plane, h, wp), dtype=np.float32)
+    align = _FUSED_ALIGN if fused else _ROW_ALIGN
+    wp = -(-wd // align) * align
     # largest sigma first: the costliest task starts first
     order = sorted(range(len(sigmas)), key=lambda k: -sigmas[k])
     chunks = _row_chunks(h, n_threads)
@@ -408,30 +403,61 @@ def _compute(chans, sigmas, features, position, n_threads=1):
             list(pool.map(lambda job: func(*job), jobs))
 
     try:
-        for c in range(n_c):
-            src[:, :wd] = chans[c]
-            src[:, wd:] = chans[c][:, wd - 1 :]
-            if fused:
-                run(_smooth_task, [(src, sigmas[k], gs, d0s, k, wd) for k in order])
-                run(
-                    _skimage_stack,
-                    [
-                        (
-                            gs,
-                            d0s,
-                            out,
-                            c * n_plane,
-                            per_sigma,
-                            offsets.get("intensity", -1),
-                            offsets.get("edges", -1),
-                            offsets.get("texture", -1),
-                            i0,
-                            i1,
-                        )
-                        for i0, i1 in chunks
-                    ],
+        if fused:
+            offsets, col = {}, 0
+            for f in features:
+                offsets[f] = col
+                col += len(FAMILIES[f])
+            # every channel's smoothed planes side by side per pixel, in
+            # output order: the maps are then computed and written pixel by
+            # pixel, every output row once, with no transpose
+            n_s = len(sigmas)
+            gs = np.empty((n_c * n_s, h, wp), dtype=np.float32)
+            # each channel padded and extended by the largest radius (edge
+            # rows), once for all sigmas; per thread, one transposed
+            # intermediate (extended the same way) and the pass buffer
+            big_r = max(len(_weights(s, 0)[0]) // 2 for s in sigmas)
+            srcs = [
+                np.pad(_padded(chans[c], wp), ((big_r, big_r), (0, 0)), mode="edge")
+                for c in range(n_c)
+            ]
+            hp = -(-h // align) * align
+            scratches = queue.SimpleQueue()
+            for _ in range(n_threads):
+                scratches.put(
+                    (
+                        np.empty((wd + 2 * big_r, hp), np.float32),
+                        np.empty(16 * max(wp, hp), np.float32),
+                    )
                 )
-            else:
+            run(
+                _smooth_task,
+                [
+                    (srcs[c], sigmas[k], gs, c * n_s + k, wd, scratches)
+                    for k in order
+                    for c in range(n_c)
+                ],
+            )
+            run(
+                _skimage_pixels,
+                [
+                    (
+                        gs,
+                        out,
+                        per_sigma,
+                        offsets.get("intensity", -1),
+                        offsets.get("edges", -1),
+                        offsets.get("texture", -1),
+                        i0,
+                        i1,
+                    )
+                    for i0, i1 in chunks
+                ],
+            )
+        else:
+            planes = np.empty((n_plane, h, wp), dtype=np.float32)
+            for c in range(n_c):
+                src = _padded(chans[c], wp)
                 jobs = [
                     (src, sigmas[k], features, planes, k * per_sigma, wd) for k in order
                 ]
@@ -452,14 +478,33 @@ def _compute(chans, sigmas, features, position, n_threads=1):
     return out
 
 
-def _smooth_task(src, sigma, gs, d0s, k, wd):
-    """``gs[k]`` = ``src`` smoothed at ``sigma``; ``d0s[k]`` its row gradient."""
+def _padded(chan, wp):
+    """``chan`` (H, W) with each row padded to ``wp`` by its last value."""
+    h, wd = chan.shape
+    src = np.empty((h, wp), dtype=np.float32)
+    src[:, :wd] = chan
+    src[:, wd:] = chan[:, wd - 1 :]
+    return src
+
+
+def _smooth_task(src, sigma, gs, k, wd, scratches):
+    """``gs[k]`` (H, Wp) = the image in ``src`` smoothed at ``sigma``.
+
+    ``src`` (H + 2 R, Wp) is the padded channel (width ``wd``) with ``R``
+    copies of its first and last rows around it, ``R`` at least the
+    largest radius. Each pass writes its result transposed, so the
+    horizontal pass is a vertical one too (aligned loads) and the second
+    transposes back. The buffers come from ``scratches`` (a queue, one set
+    per thread).
+    """
     w, par = _stack_weights(sigma, (0,))
-    tmp = np.empty((1,) + src.shape, dtype=np.float32)
-    _vpass(src, w, par, tmp)
-    _hpass(tmp[0], w, par, gs[k : k + 1], wd)
-    if d0s.shape[1] == gs.shape[1]:
-        _row_gradient_plane(gs[k], d0s[k], wd)
+    h = gs.shape[1]
+    tmp, buf = scratches.get()
+    try:
+        _vpass_t(src, h, w, par, tmp, (tmp.shape[0] - wd) // 2, buf)
+        _vpass_t(tmp, wd, w, par, gs[k], 0, buf)
+    finally:
+        scratches.put((tmp, buf))
 
 
 def _interleave(planes, out, col0, wd, i0, i1):

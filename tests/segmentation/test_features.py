@@ -197,10 +197,12 @@ def test_pickle_and_state_check(rng):
         PixelFeatures.__new__(PixelFeatures).__setstate__(state)
 
 
-def test_threads_give_the_same_numbers(rng):
-    img = _rgb(rng, 40, 33)
-    one = pixel_features(img, sigmas=[1.0, 3.5], n_jobs=1)
-    two = pixel_features(img, sigmas=[1.0, 3.5], n_jobs=2)
+@pytest.mark.parametrize("features", [None, SK])
+def test_threads_give_the_same_numbers(rng, features):
+    img = _rgb(rng, 40, 71)
+    kw = {} if features is None else {"features": features}
+    one = pixel_features(img, sigmas=[1.0, 3.5], n_jobs=1, **kw)
+    two = pixel_features(img, sigmas=[1.0, 3.5], n_jobs=2, **kw)
     np.testing.assert_array_equal(one, two)
 
 

@@ -14,7 +14,7 @@ from skimage.feature import (
 )
 
 from mmfeat.segmentation._features import pixel_features, skimage_sigmas
-from mmfeat.segmentation._filters import _hpass, _vpass, gaussian_weights
+from mmfeat.segmentation._filters import _hpass, _vpass, _vpass_t, gaussian_weights
 
 ILASTIK = ("gaussian", "log", "gradient", "dog", "structure", "hessian")
 
@@ -130,3 +130,48 @@ def test_skimage_maps_equal_in_the_fused_and_the_planar_path(rng):
     keep = [k for k in range(planar.shape[2]) if k % 5 != 4]
     np.testing.assert_array_equal(fused, planar[..., keep])
     np.testing.assert_array_equal(planar[..., 4::5], planar[..., 0::5])
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0, 4.0])
+def test_transposed_passes_match_scipy_gaussian_filter(rng, sigma):
+    # two transposed vertical passes smooth both axes and leave the image
+    # as it was; padding rows and columns beyond the image are ignored
+    img = rng.random((7, 10)).astype(np.float32)
+    w, p = gaussian_weights(sigma, 0)
+    r = len(w) // 2 + 1  # more than the radius: the passes use what they need
+    src = np.pad(img, ((r, r), (0, 16 - 10)), mode="edge")
+    tmp = np.full((10 + 2 * r, 16), np.nan, np.float32)
+    out = np.full((7, 16), np.nan, np.float32)
+    buf = np.empty(16 * 16, np.float32)
+    _vpass_t(src, 7, w[None], np.asarray([p]), tmp, r, buf)
+    np.testing.assert_array_equal(tmp[:r], np.repeat(tmp[r : r + 1], r, 0))
+    _vpass_t(tmp, 10, w[None], np.asarray([p]), out, 0, buf)
+    ref = ndi.gaussian_filter(img.astype(np.float64), sigma, mode="nearest")
+    _close(out[:, :10], ref, f"sigma {sigma}")
+    np.testing.assert_array_equal(out[:, 10:], np.repeat(out[:, 9:10], 6, 1))
+
+
+def test_skimage_families_on_rows_of_several_segments_equal_multiscale(rng):
+    # wider than one segment of the fused kernel (32 pixels), not a multiple
+    img = rng.random((6, 70, 3)).astype(np.float32)
+    ours = pixel_features(
+        img,
+        sigmas=skimage_sigmas(sigma_max=2),
+        features=("intensity", "edges", "texture"),
+    )
+    ref = multiscale_basic_features(img, channel_axis=-1, sigma_max=2)
+    _close(ours, ref, "multiscale_basic_features, 70 pixels wide")
+
+
+def test_skimage_families_in_any_order_equal_the_default_order(rng):
+    # another family order (and the position columns) writes the maps
+    # through the general path; the numbers are the same
+    img = rng.random((9, 40, 3)).astype(np.float32)
+    sk = ("intensity", "edges", "texture")
+    ref = pixel_features(img, sigmas=[0.5, 2.0], features=sk)
+    order = ("texture", "intensity", "edges")
+    ours = pixel_features(img, sigmas=[0.5, 2.0], features=order, position=True)
+    assert ours.shape == (9, 40, 3 * 2 * 4 + 2)
+    keep = [4 * (k // 4) + (2, 3, 0, 1)[k % 4] for k in range(ref.shape[2])]
+    np.testing.assert_array_equal(ours[..., keep], ref)
+    np.testing.assert_array_equal(ours[0, :, -2], 0.0)
