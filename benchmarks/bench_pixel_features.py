@@ -21,16 +21,22 @@ Cases, in the same run:
   144 maps on RGB): mmfeat only (scikit-image has no such call), for scale.
 
 Threads: scikit-image ``workers=1/2`` (its thread pool over sigmas),
-mmfeat ``n_jobs=1/2`` (numba threads over rows). Reported in seconds per
-megapixel (lower is better); ratio = peer time / mmfeat time.
+mmfeat ``n_jobs=1/2`` (a thread pool over the sigmas of every channel,
+then over row chunks). Reported in seconds per megapixel, wall clock,
+medians of ``--repeat`` runs (lower is better); ratio = peer time / mmfeat
+time. The three cases alternate within each repeat, so that the load of
+a shared machine moves both sides of a ratio alike; the ratio of process
+CPU times (all threads) is printed beside it.
 """
 
 import os
+import statistics
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from _common import machine, median_time, parser
+from _common import machine, parser
 from skimage.feature import multiscale_basic_features
 
 from mmfeat.segmentation import pixel_features, skimage_sigmas
@@ -77,25 +83,41 @@ def main():
     load_before = os.getloadavg()[0]
     err = max(float(np.abs(a - b).max()) for a, b in zip(ours(1), peer(1), strict=True))
     assert err < 1e-4, f"mmfeat differs from multiscale_basic_features by {err}"
+    ilastik = (
+        ("gaussian", "log", "gradient", "dog", "structure", "hessian"),
+        (0.7, 1.0, 1.6, 3.5, 5.0, 10.0),
+    )
     rows = []
     for j in (1, 2):
-        t_ours = median_time(lambda j=j: ours(j), repeat=args.repeat)
-        t_peer = median_time(lambda j=j: peer(j), repeat=args.repeat)
-        t_ilastik = median_time(
-            lambda j=j: ours(
-                j,
-                ("gaussian", "log", "gradient", "dog", "structure", "hessian"),
-                (0.7, 1.0, 1.6, 3.5, 5.0, 10.0),
-            ),
-            repeat=args.repeat,
-        )
+        # the cases alternate within each repeat, so a change of the load
+        # on the shared machine falls on both sides of the ratio alike
+        cases = {
+            "ours": lambda j=j: ours(j),
+            "peer": lambda j=j: peer(j),
+            "ilastik": lambda j=j: ours(j, *ilastik),
+        }
+        wall = {k: [] for k in cases}
+        cpu = {k: [] for k in cases}
+        for f in cases.values():
+            f()  # warm up
+        for _ in range(args.repeat):
+            for k, f in cases.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                f()
+                wall[k].append(time.perf_counter() - t0)
+                cpu[k].append(time.process_time() - c0)
+        t = {k: statistics.median(v) for k, v in wall.items()}
+        c = {k: statistics.median(v) for k, v in cpu.items()}
         rows.append(
             dict(
                 threads=j,
-                mmfeat_s_per_mpix=t_ours / mpix,
-                skimage_s_per_mpix=t_peer / mpix,
-                ratio=t_peer / t_ours,
-                ilastik_set_s_per_mpix=t_ilastik / mpix,
+                mmfeat_s_per_mpix=t["ours"] / mpix,
+                skimage_s_per_mpix=t["peer"] / mpix,
+                ratio=t["peer"] / t["ours"],
+                ilastik_set_s_per_mpix=t["ilastik"] / mpix,
+                mmfeat_cpu_s_per_mpix=c["ours"] / mpix,
+                skimage_cpu_s_per_mpix=c["peer"] / mpix,
+                cpu_ratio=c["peer"] / c["ours"],
             )
         )
     load = (load_before, os.getloadavg()[0])
@@ -108,13 +130,13 @@ def main():
     print(f"max |mmfeat - multiscale_basic_features| = {err:.1e}")
     print(
         f"{'threads':>7}  {'mmfeat (skimage set)':>21}  {'skimage':>9}  "
-        f"{'ratio':>7}  {'mmfeat (ilastik set)':>21}"
+        f"{'ratio':>7}  {'mmfeat (ilastik set)':>21}  {'CPU-time ratio':>15}"
     )
     for r in rows:
         print(
             f"{r['threads']:>7}  {r['mmfeat_s_per_mpix']:>21.3f}  "
             f"{r['skimage_s_per_mpix']:>9.3f}  {r['ratio']:>6.1f}x  "
-            f"{r['ilastik_set_s_per_mpix']:>21.3f}"
+            f"{r['ilastik_set_s_per_mpix']:>21.3f}  {r['cpu_ratio']:>14.1f}x"
         )
     if args.json:
         import json
