@@ -376,8 +376,9 @@ def _compute(chans, sigmas, features, position, n_threads=1):
     Per channel: one task per sigma (largest first) computes the maps as
     planes (contiguous rows, so the kernels vectorise); then the planes are
     interleaved into the output row by row. With scikit-image's families
-    only, the second step computes those maps from the smoothed planes
-    while interleaving (one pass over the output). Tasks and row chunks
+    only, every channel is smoothed at every sigma first (one task each),
+    then the maps are computed from rows of all those planes in pixel
+    order and written in one pass over the output. Tasks and row chunks
     run on ``n_threads`` threads (the kernels release the GIL).
     """
     n_c, h, wd = chans.shape
@@ -595,9 +596,12 @@ def pixel_features(
     plus the planes of one channel (``4 F / C`` bytes per pixel, rows
     padded to a multiple of 64 pixels) and, per running sigma task (one per
     thread), at most about 64 bytes per pixel (three vertical passes, six
-    derivative maps, the structure tensor). Threads (``n_jobs``) run one
-    task per sigma: a per-row ``prange`` would meet a barrier at every
-    pass, which on a busy machine waits for a core.
+    derivative maps, the structure tensor). With scikit-image's families
+    only: the output, the smoothed planes of every channel (``4 C S``
+    bytes per pixel for ``S`` sigmas), the channels extended by the largest
+    kernel radius and one intermediate plane per thread. Threads
+    (``n_jobs``) run one task per sigma: a per-row ``prange`` would meet a
+    barrier at every pass, which on a busy machine waits for a core.
 
     Examples
     --------
