@@ -137,6 +137,10 @@ def _source_textures():
     return [getattr(data, name)().astype(np.float32) / 255.0 for name in _TEXTURES]
 
 
+#: The most regions per mosaic (the assignment's memory is H x W x regions).
+_MAX_REGIONS = 256
+
+
 def _voronoi_labels(rng, size, n_regions):
     """Region index per pixel: nearest of ``n_regions`` distinct seed pixels."""
     h, w = size
@@ -177,7 +181,7 @@ def load_texture_mosaics(*, n_images=24, size=(128, 128), n_regions=5, random_st
         Image size; height in [8, 256] (a patch must fit in half a source
         texture), width in [8, 512].
     n_regions : int, default=5
-        Regions per image, in [1, height * width]. With ``n_regions >= 3``
+        Regions per image, in [1, min(height * width, 256)]. With ``n_regions >= 3``
         every texture occurs in every image; with fewer, the regions take
         distinct textures.
     random_state : int, RandomState instance or None, default=0
@@ -233,7 +237,8 @@ def load_texture_mosaics(*, n_images=24, size=(128, 128), n_regions=5, random_st
     """
     n_images = _check_int("n_images", n_images, 1)
     h, w = _check_size("size", size, (8, 8), (_HALF, 512))
-    n_regions = _check_int("n_regions", n_regions, 1, h * w)
+    # the Voronoi assignment holds an (H, W, n_regions) distance array
+    n_regions = _check_int("n_regions", n_regions, 1, min(h * w, _MAX_REGIONS))
     rng = check_random_state(random_state)
     sources = _source_textures()
     n_classes = len(sources)

@@ -987,7 +987,33 @@ class _SegmentationScorer:
     def __call__(self, estimator, X, y, sample_weight=None):
         if sample_weight is not None:
             raise ParameterError("segmentation scorers take no sample_weight")
-        return float(_SCORERS[self.metric](y, estimator.predict(X), **self.kwargs))
+        from mmfeat.segmentation import read_mask
+
+        # masks as the segmenter's fit reads them (arrays or mask files)
+        items = _as_masks(y, "y")
+        truth = []
+        for i, m in enumerate(items):
+            try:
+                truth.append(read_mask(m))
+            except InputError as exc:
+                raise exc.with_row(i) from None
+        pred = list(estimator.predict(X))
+        if len(pred) != len(truth):
+            raise InputError(
+                f"predict gave {len(pred)} label images for {len(truth)} masks"
+            )
+        # a row the segmenter could not read counts as wrong everywhere: 0 is
+        # never a class, and the classes scored are the model's and the truth's
+        pred = [np.zeros_like(t) if p is None else p for p, t in zip(pred, truth)]
+        kwargs = dict(self.kwargs)
+        if (
+            self.metric in ("mean_iou", "dice")
+            and "labels" not in kwargs
+            and hasattr(estimator, "classes_")
+        ):
+            seen = np.unique(np.concatenate([np.unique(t) for t in truth]))
+            kwargs["labels"] = np.union1d(estimator.classes_, seen[seen > 0])
+        return float(_SCORERS[self.metric](truth, pred, **kwargs))
 
     def __repr__(self):
         args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())

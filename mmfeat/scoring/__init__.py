@@ -28,6 +28,7 @@ from mmfeat.scoring._paths import confine_path, resolve_path, resolve_paths
 from mmfeat.scoring._records import (
     RECORDS_FORMATS,
     RecordsTable,
+    check_records_path,
     count_records,
     iter_records,
     read_records,
@@ -49,6 +50,7 @@ __all__ = [
     "BatchScorer",
     "cap_resources",
     "check_output_paths",
+    "check_records_path",
     "confine_path",
     "count_records",
     "ERROR_COLUMNS",

@@ -65,6 +65,8 @@ def _estimators_in(value):
                 out.append(v)
             elif hasattr(v, "estimator") and hasattr(v.estimator, "get_params"):
                 out.append(v.estimator)  # CalibratedClassifierCV's fitted parts
+            elif isinstance(v, list):
+                out.extend(_estimators_in(v))  # per stage: a segmenter's stages
         return out
     return []
 

@@ -11,7 +11,7 @@ from mmfeat.segmentation._features import (
     pixel_features,
     skimage_sigmas,
 )
-from mmfeat.segmentation._io import read_channel_map, read_mask
+from mmfeat.segmentation._io import encode_png, read_channel_map, read_mask
 from mmfeat.segmentation._pixel import PixelSegmenter, context_features
 from mmfeat.segmentation._superpixel import SuperpixelSegmenter
 
@@ -20,6 +20,7 @@ __all__ = [
     "PixelSegmenter",
     "SuperpixelSegmenter",
     "context_features",
+    "encode_png",
     "pixel_feature_names",
     "pixel_features",
     "read_channel_map",

@@ -8,6 +8,7 @@ map of a row is aligned with its image, and reports refused rows through
 mmfeat's item-error channel with the user's row numbers.
 """
 
+import copy
 import functools
 import numbers
 from contextlib import contextmanager, nullcontext
@@ -15,6 +16,8 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.segmentation._io import read_mask
@@ -24,13 +27,14 @@ from mmfeat.utils._item_errors import (
     report_item_errors,
 )
 from mmfeat.utils._items import as_item_list, is_missing, item_source
-from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tags import with_item_tags
 
 __all__ = [
     "BaseSegmenter",
     "label_dtype",
     "limit_threads",
+    "proba_columns",
     "sample_pixels",
 ]
 
@@ -64,6 +68,21 @@ def limit_threads(method):
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def proba_columns(clf, X, n_classes):
+    """``clf.predict_proba(X)`` with one column per encoded class 0..K-1.
+
+    A classifier fitted on a fold that lacked some classes has fewer
+    columns; the missing classes get probability 0.
+    """
+    p = clf.predict_proba(X)
+    classes = np.asarray(clf.classes_)
+    if len(classes) == n_classes and (classes == np.arange(n_classes)).all():
+        return p.astype(np.float32, copy=False)
+    out = np.zeros((X.shape[0], n_classes), dtype=np.float32)
+    out[:, classes.astype(np.intp)] = p
+    return out
 
 
 def label_dtype(classes):
@@ -295,13 +314,109 @@ class BaseSegmenter(CheckedStateMixin, BaseEstimator):
         """Fit each modality's transformer on its column (cheap: settings only)."""
         fitted = []
         for name, trans, _ in modalities:
-            est = clone(trans)
-            if "on_error" in est.get_params(deep=False):
-                est.set_params(on_error=self.on_error)
+            est = clone(trans).set_params(**self._runtime_params(trans))
             with _renumbered(name):
                 est.fit(columns[name])
             fitted.append((name, est))
         return fitted
+
+    def _runtime_params(self, trans):
+        """The segmenter's ``on_error`` (and ``n_jobs``, when set) for a part."""
+        own = trans.get_params(deep=False) if hasattr(trans, "get_params") else {}
+        out = {}
+        if "on_error" in own:
+            out["on_error"] = self.on_error
+        if "n_jobs" in own and self.n_jobs is not None:
+            out["n_jobs"] = self.n_jobs
+        return out
+
+    def _runtime_transformers(self):
+        """The fitted transformers with today's ``on_error`` / ``n_jobs``.
+
+        Shallow copies: a parameter changed after ``fit`` applies at predict
+        time, and the fitted transformers themselves are not touched.
+        """
+        return [
+            (name, copy.copy(t).set_params(**self._runtime_params(t)))
+            for name, t in self.transformers_
+        ]
+
+    def _classifier(self, seed):
+        """A fresh classifier: the user's clone, or the default boosting."""
+        if self.classifier is None:
+            return HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+        return clone(self.classifier)
+
+    def _rows(self, transformers, columns, masks, desc, rows=None):
+        """:meth:`_iter_rows` with a progress bar when ``verbose``."""
+        it = self._iter_rows(transformers, columns, masks=masks, rows=rows)
+        total = len(rows) if rows is not None else len(next(iter(columns.values())))
+        return tqdm(
+            it,
+            total=total,
+            desc=f"{type(self).__name__} {desc}",
+            disable=not self.verbose,
+            unit="image",
+        )
+
+    @staticmethod
+    def _check_width(n_features, name, m, row):
+        """Every row's features of a modality have the same channels."""
+        width = int(m.shape[-1])
+        if n_features.setdefault(name, width) != width:
+            raise InputError(
+                f"{name} features have {width} channels here but "
+                f"{n_features[name]} in earlier rows: the feature transformer must "
+                "give the same channels for every image",
+                row=row.row,
+                source=row.sources[name],
+            )
+
+    def _check_fitted_width(self, row):
+        """A row's features have the channels the model was fitted on."""
+        for name, m in row.maps.items():
+            if m is not None and m.shape[-1] != self.n_features_[name]:
+                raise InputError(
+                    f"{name} features have {m.shape[-1]} channels but the "
+                    f"model was fitted on {self.n_features_[name]}",
+                    row=row.row,
+                    source=row.sources[name],
+                )
+
+    def _check_classes(self):
+        classes = self.classes_
+        if not (
+            isinstance(classes, np.ndarray)
+            and classes.ndim == 1
+            and classes.size >= 2
+            and classes.dtype.kind in "iu"
+            and (classes >= 1).all()
+            and (np.diff(classes) > 0).all()
+            and classes.max() <= 65535
+        ):
+            raise state_error(self, f"classes_={classes!r} are not sorted labels >= 1")
+        if list(dict(self.transformers_)) != list(self.modalities_):
+            raise state_error(self, "transformers_ do not match modalities_")
+
+    def predict(self, X):
+        """Label images, one (H, W) array of ``classes_`` values per row.
+
+        Parameters
+        ----------
+        X : column of images, or DataFrame of modalities
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of object, shape (n_rows,)
+            ``None`` for rows that could not be read.
+        """
+        proba = self.predict_proba(X)
+        classes = self.classes_.astype(label_dtype(self.classes_))
+        out = np.empty(len(proba), dtype=object)
+        for i, p in enumerate(proba):
+            out[i] = None if p is None else classes[np.argmax(p, axis=2)]
+        return out
 
     def _iter_rows(self, transformers, columns, *, masks=None, rows=None):
         """Yield a :class:`_Row` per row, features computed a chunk at a time.
@@ -418,7 +533,12 @@ class BaseSegmenter(CheckedStateMixin, BaseEstimator):
         from mmfeat.evaluation import mean_iou
 
         pred = self.predict(X)
-        masks = [read_mask(m) for m in self._mask_list(y, len(pred))]
+        masks = []
+        for i, m in enumerate(self._mask_list(y, len(pred))):
+            try:
+                masks.append(read_mask(m))
+            except InputError as exc:
+                raise exc.with_row(i) from None
         pred = [np.zeros_like(t) if p is None else p for p, t in zip(pred, masks)]
         # the model's classes and the truth's: a class it never predicts
         # scores 0, and the unreadable rows' 0 (never a class) counts as a

@@ -16,7 +16,13 @@ from mmfeat.exceptions import InputError
 from mmfeat.io import DEFAULT_MAX_PIXELS, check_image_header, sniff_image_format
 from mmfeat.utils._items import DEFAULT_MAX_FILE_BYTES, item_source, read_source_bytes
 
-__all__ = ["MAX_CHANNELS", "MAX_LABEL", "read_channel_map", "read_mask"]
+__all__ = [
+    "MAX_CHANNELS",
+    "MAX_LABEL",
+    "encode_png",
+    "read_channel_map",
+    "read_mask",
+]
 
 #: The most channels one channel map may have.
 MAX_CHANNELS = 1024
@@ -305,10 +311,38 @@ def read_mask(
 
 
 def encode_png(labels):
-    """PNG bytes of a label image: 8-bit when labels fit, else 16-bit."""
+    """Encode a label image as PNG bytes (8-bit when labels fit, else 16-bit).
+
+    What :func:`read_mask` reads back unchanged, and what ``mmfeat segment``
+    writes for each row.
+
+    Parameters
+    ----------
+    labels : array-like of shape (H, W)
+        Integer labels in [0, 65535].
+
+    Returns
+    -------
+    png : bytes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.array([[1, 2], [2, 300]])
+    >>> read_mask(encode_png(labels)).tolist()
+    [[1, 2], [2, 300]]
+    """
     labels = np.asarray(labels)
-    dtype = np.uint8 if labels.max(initial=0) <= 255 else np.uint16
+    if labels.ndim != 2 or labels.size == 0 or labels.dtype.kind not in "biu":
+        raise ValueError(
+            f"labels must be a non-empty 2-D integer array; got {labels.dtype} "
+            f"of shape {labels.shape}"
+        )
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi > MAX_LABEL:
+        raise ValueError(f"labels must lie in [0, {MAX_LABEL}]; got [{lo}, {hi}]")
+    dtype = np.uint8 if hi <= 255 else np.uint16
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=dtype))
     if not ok:  # pragma: no cover - OpenCV always encodes PNG
-        raise InputError("cannot encode mask as PNG", source="array")
+        raise ValueError("OpenCV could not encode the labels as PNG")
     return buf.tobytes()

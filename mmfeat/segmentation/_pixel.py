@@ -4,17 +4,15 @@ import numbers
 
 import cv2
 import numpy as np
-from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.segmentation._base import (
     BaseSegmenter,
-    label_dtype,
     limit_threads,
+    proba_columns,
     sample_pixels,
 )
 from mmfeat.utils._docstrings import fill_doc
@@ -64,17 +62,6 @@ def context_features(proba, sigmas):
             j += 1
         out[:, :, j] = p.mean()
         j += 1
-    return out
-
-
-def _proba_columns(clf, X, n_classes):
-    """``clf.predict_proba(X)`` with one column per encoded class 0..K-1."""
-    p = clf.predict_proba(X)
-    classes = np.asarray(clf.classes_)
-    if len(classes) == n_classes and (classes == np.arange(n_classes)).all():
-        return p.astype(np.float32, copy=False)
-    out = np.zeros((X.shape[0], n_classes), dtype=np.float32)
-    out[:, classes.astype(np.intp)] = p
     return out
 
 
@@ -134,12 +121,13 @@ class _Design:
     Late fusion: one matrix per present modality, the context appended.
     """
 
-    def __init__(self, names, n_features, fusion, scalers, weights):
+    def __init__(self, names, n_features, fusion, scalers, weights, fills):
         self.names = names
         self.n_features = n_features
         self.fusion = fusion
         self.scalers = scalers
         self.weights = weights
+        self.fills = fills
 
     def blocks(self, maps, idx=None, ctx=None):
         """Per-modality (n, F) float32 blocks (None when missing), context too."""
@@ -164,9 +152,9 @@ class _Design:
         )
         parts = []
         for name, b in zip(self.names, blocks):
-            width = self.n_features[name]
             if b is None:
-                parts.append(np.zeros((n, width), dtype=np.float32))
+                fill = self.fills[name] * np.float32(self.weights[name])
+                parts.append(np.broadcast_to(fill, (n, fill.size)))
                 continue
             if self.scalers is not None:
                 mean, scale = self.scalers[name]
@@ -460,11 +448,6 @@ class PixelSegmenter(BaseSegmenter):
             raise ParameterError("at least one modality weight must be > 0")
         return out, False
 
-    def _classifier(self, seed):
-        if self.classifier is None:
-            return HistGradientBoostingClassifier(max_iter=200, random_state=seed)
-        return clone(self.classifier)
-
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=False)
     @limit_threads
@@ -532,23 +515,27 @@ class PixelSegmenter(BaseSegmenter):
                 f"modality {missing[0]!r} is missing or unreadable in every "
                 "training row"
             )
-        self.classes_ = classes.astype(np.int64)
         rows = sorted(samples)
         y_enc = {r: np.searchsorted(classes, samples[r][1]) for r in rows}
 
-        scalers = None
-        if self.fusion == "feature" and self.block_norm == "standard":
-            scalers = {}
-            for name in names:
-                stack = [
-                    samples[r][2][name] for r in rows if samples[r][2][name] is not None
-                ]
-                stack = np.concatenate(stack).astype(np.float64)
-                mean = stack.mean(axis=0)
-                scale = stack.std(axis=0)
-                scale[scale < 1e-12] = 1.0
-                scalers[name] = (mean.astype(np.float32), scale.astype(np.float32))
-        design = _Design(names, n_features, self.fusion, scalers, weights)
+        # each modality's training mean fills its block where it is missing
+        # (zeros once standardised)
+        scalers, fills = {}, {}
+        for name in names:
+            stack = [
+                samples[r][2][name] for r in rows if samples[r][2][name] is not None
+            ]
+            stack = np.concatenate(stack).astype(np.float64)
+            mean = stack.mean(axis=0)
+            scale = stack.std(axis=0)
+            scale[scale < 1e-12] = 1.0
+            scalers[name] = (mean.astype(np.float32), scale.astype(np.float32))
+            fills[name] = mean.astype(np.float32)
+        if self.fusion != "feature" or self.block_norm != "standard":
+            scalers = None
+        else:
+            fills = {n: np.zeros_like(v) for n, v in fills.items()}
+        design = _Design(names, n_features, self.fusion, scalers, weights, fills)
 
         n_stages = self.autocontext + 1
         needs_folds = self.autocontext > 0 or learn
@@ -612,38 +599,20 @@ class PixelSegmenter(BaseSegmenter):
                     sigmas,
                     n_classes,
                 )
+        # every fitted attribute at the end: a fit that fails leaves the
+        # earlier model whole
+        self.classes_ = classes.astype(np.int64)
         self.modalities_ = names
         self.transformers_ = transformers
         self.n_features_ = n_features
         self.scalers_ = scalers
+        self.fill_values_ = fills
         self.modality_weights_ = weights
         self.estimators_ = estimators
         self.stage_weights_ = stage_weights
         self.n_images_fit_ = len(rows)
         self.n_pixels_fit_ = int(labels.size)
         return self
-
-    def _rows(self, transformers, columns, masks, desc, rows=None):
-        it = self._iter_rows(transformers, columns, masks=masks, rows=rows)
-        total = len(rows) if rows is not None else len(next(iter(columns.values())))
-        return tqdm(
-            it,
-            total=total,
-            desc=f"{type(self).__name__} {desc}",
-            disable=not self.verbose,
-            unit="image",
-        )
-
-    def _check_width(self, n_features, name, m, row):
-        width = int(m.shape[-1])
-        if n_features.setdefault(name, width) != width:
-            raise InputError(
-                f"{name} features have {width} channels here but "
-                f"{n_features[name]} in earlier rows: the feature transformer must "
-                "give the same channels for every image",
-                row=row.row,
-                source=row.sources[name],
-            )
 
     def _fit_stage(self, design, samples, y_enc, ctx, rows, seed):
         """Fit one stage's classifier(s) on the sampled pixels of ``rows``."""
@@ -671,14 +640,14 @@ class PixelSegmenter(BaseSegmenter):
         """Per-modality probabilities (late) or the one fused (feature)."""
         if self.fusion == "feature":
             X = design.fused(blocks, ctx)
-            return [_proba_columns(clfs[0], X, n_classes)]
+            return [proba_columns(clfs[0], X, n_classes)]
         out = []
         for clf, X in zip(clfs, design.per_modality(blocks, ctx)):
             if X is None or clf is None:
                 n = next((b.shape[0] for b in blocks if b is not None), 0)
                 out.append(np.full((n, n_classes), np.nan, dtype=np.float32))
             else:
-                out.append(_proba_columns(clf, X, n_classes))
+                out.append(proba_columns(clf, X, n_classes))
         return out
 
     def _fuse(self, probas, weights):
@@ -693,6 +662,14 @@ class PixelSegmenter(BaseSegmenter):
             present = ~np.isnan(p[:, 0])
             num[present] += np.float32(w) * p[present]
             den[present] += np.float32(w)
+        stuck = den <= 0
+        if stuck.any():
+            # only modalities weighted 0 are present in these pixels: they
+            # are fused with equal weights rather than left undefined
+            for p in probas:
+                present = stuck & ~np.isnan(p[:, 0])
+                num[present] += p[present]
+                den[present] += 1
         with np.errstate(invalid="ignore", divide="ignore"):
             return num / den[:, None]
 
@@ -749,6 +726,7 @@ class PixelSegmenter(BaseSegmenter):
             self.fusion,
             self.scalers_,
             self.modality_weights_,
+            self.fill_values_,
         )
 
     @limit_threads
@@ -778,18 +756,12 @@ class PixelSegmenter(BaseSegmenter):
         n_classes = len(self.classes_)
         n_rows = len(columns[self.modalities_[0]])
         out = np.empty(n_rows, dtype=object)
-        for row in self._rows(self.transformers_, columns, None, "predict"):
+        transformers = self._runtime_transformers()
+        for row in self._rows(transformers, columns, None, "predict"):
             if row.shape is None:
                 out[row.row] = None
                 continue
-            for name, m in row.maps.items():
-                if m is not None and m.shape[-1] != self.n_features_[name]:
-                    raise InputError(
-                        f"{name} features have {m.shape[-1]} channels but the "
-                        f"model was fitted on {self.n_features_[name]}",
-                        row=row.row,
-                        source=row.sources[name],
-                    )
+            self._check_fitted_width(row)
             proba = self._image_proba(design, stages, row.maps, sigmas, n_classes)
             if self.smoothing > 0:
                 proba = np.stack(
@@ -803,42 +775,10 @@ class PixelSegmenter(BaseSegmenter):
             out[row.row] = np.ascontiguousarray(proba, dtype=np.float32)
         return out
 
-    def predict(self, X):
-        """Label images, one (H, W) array of ``classes_`` values per row.
-
-        Parameters
-        ----------
-        X : column of images, or DataFrame of modalities
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of object, shape (n_rows,)
-            ``None`` for rows that could not be read.
-        """
-        proba = self.predict_proba(X)
-        classes = self.classes_.astype(label_dtype(self.classes_))
-        out = np.empty(len(proba), dtype=object)
-        for i, p in enumerate(proba):
-            out[i] = None if p is None else classes[np.argmax(p, axis=2)]
-        return out
-
     # -------------------------------------------------------------- state
     def _check_fitted_state(self):
-        classes = self.classes_
-        if not (
-            isinstance(classes, np.ndarray)
-            and classes.ndim == 1
-            and classes.size >= 2
-            and classes.dtype.kind in "iu"
-            and (classes >= 1).all()
-            and (np.diff(classes) > 0).all()
-            and classes.max() <= 65535
-        ):
-            raise state_error(self, f"classes_={classes!r} are not sorted labels >= 1")
+        self._check_classes()
         names = self.modalities_
-        if list(dict(self.transformers_)) != list(names):
-            raise state_error(self, "transformers_ do not match modalities_")
         if len(self.estimators_) != self.autocontext + 1 or len(
             self.stage_weights_
         ) != len(self.estimators_):
@@ -861,3 +801,6 @@ class PixelSegmenter(BaseSegmenter):
                 mean, scale = self.scalers_[name]
                 if mean.shape != (width,) or scale.shape != (width,):
                     raise state_error(self, f"scaler of {name!r} has the wrong size")
+            fill = self.fill_values_[name]
+            if not (isinstance(fill, np.ndarray) and fill.shape == (width,)):
+                raise state_error(self, f"fill values of {name!r} have the wrong size")

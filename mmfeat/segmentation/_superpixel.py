@@ -4,21 +4,17 @@ import numbers
 
 import numpy as np
 from scipy import ndimage, sparse
-from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils import check_random_state
-from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import read_image
 from mmfeat.segmentation._base import (
     BaseSegmenter,
-    label_dtype,
     limit_threads,
+    proba_columns,
     sample_pixels,
 )
 from mmfeat.segmentation._io import read_channel_map
-from mmfeat.segmentation._pixel import _proba_columns
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._item_errors import ItemError
 from mmfeat.utils._sklearn_compat import (
@@ -192,11 +188,17 @@ def _contiguous(ids):
 
 
 def _raw_kind(trans):
-    """How the raw map of a modality is read, from its transformer's colour."""
+    """How the raw map of a modality is read, from its transformer's colour.
+
+    ``"auto"`` for a transformer that does not say (a pipeline, one of the
+    user's): the item is read as a photo, else as a channel map.
+    """
     color = None
     if hasattr(trans, "get_params"):
         color = trans.get_params(deep=False).get("color")
-    return color if color in ("grey", "raw") else "rgb"
+    if color in ("grey", "raw"):
+        return color
+    return "rgb" if color in ("rgb", "lab") else "auto"
 
 
 def _read_raw(item, kind):
@@ -205,11 +207,12 @@ def _read_raw(item, kind):
         return read_image(item, mode="gray")[:, :, None]
     if kind == "rgb":
         return read_image(item, mode="rgb")
-    img = np.asarray(read_channel_map(item), dtype=np.float32)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if not np.isfinite(img).all():
-        raise InputError("channel map holds NaN or infinite values")
+    if kind == "auto":
+        try:
+            return read_image(item, mode="rgb")
+        except InputError:
+            pass  # not a photo (a feature map of any values): a channel map
+    img = read_channel_map(item)  # (H, W, C) float32, finite
     lo = img.min(axis=(0, 1))
     span = img.max(axis=(0, 1)) - lo
     span[span <= 0] = 1.0
@@ -475,21 +478,6 @@ class SuperpixelSegmenter(BaseSegmenter):
             )
         return frozenset(d)
 
-    def _classifier(self, seed):
-        if self.classifier is None:
-            return HistGradientBoostingClassifier(max_iter=200, random_state=seed)
-        return clone(self.classifier)
-
-    def _rows(self, transformers, columns, masks, desc):
-        it = self._iter_rows(transformers, columns, masks=masks)
-        return tqdm(
-            it,
-            total=len(next(iter(columns.values()))),
-            desc=f"{type(self).__name__} {desc}",
-            disable=not self.verbose,
-            unit="image",
-        )
-
     # ------------------------------------------------------------ regions
     def _segment(self, raw):
         """Region ids (H, W), contiguous from 0, and their count."""
@@ -535,6 +523,18 @@ class SuperpixelSegmenter(BaseSegmenter):
             raw = _read_raw(item, kinds[name])
         except InputError as exc:
             self._refuse(ItemError(row.row, row.sources[name], exc.reason, name))
+            return None
+        if raw.shape[:2] != row.shape:
+            self._refuse(
+                ItemError(
+                    row.row,
+                    row.sources[name],
+                    f"{name} is {raw.shape[0]}x{raw.shape[1]} but its features "
+                    f"are {row.shape[0]}x{row.shape[1]}: the feature transformer "
+                    "must keep the image's size",
+                    name,
+                )
+            )
             return None
         ids, n = self._segment(raw)
         return raw, name == names[0], ids, n
@@ -600,17 +600,6 @@ class SuperpixelSegmenter(BaseSegmenter):
             out.append(neighbour_mean(base, edges, n))
         return np.ascontiguousarray(np.hstack(out), dtype=np.float32)
 
-    def _check_width(self, n_features, name, m, row):
-        width = int(m.shape[-1])
-        if n_features.setdefault(name, width) != width:
-            raise InputError(
-                f"{name} features have {width} channels here but "
-                f"{n_features[name]} in earlier rows: the feature transformer must "
-                "give the same channels for every image",
-                row=row.row,
-                source=row.sources[name],
-            )
-
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     @limit_threads
@@ -640,10 +629,26 @@ class SuperpixelSegmenter(BaseSegmenter):
         transformers = self._fit_transformers(modalities, columns)
         kinds = {n: _raw_kind(t) for n, t in transformers}
 
-        # pass 1: per-pixel features and masks -> region statistics + labels
-        pending = []  # (row, regions, labels of the kept regions) until widths known
+        # one pass: per-pixel features and masks -> region descriptors and
+        # labels. A row's maps are dropped once it is described; only a row
+        # that comes before any width is known (a transformer that cannot
+        # say its output size, a first modality missing) waits.
+        use = self._descriptor_set()
         n_features = {}
-        n_hist = None
+        for name, trans in transformers:
+            try:
+                n_features[name] = len(trans.get_feature_names_out())
+            except Exception:  # noqa: BLE001 - any transformer: learn it from rows
+                pass
+        n_hist = None if "histogram" in use else 0
+        waiting, blocks, targets = [], [], []
+
+        def describe(row, regions, keep, lab):
+            d = self._descriptors(row, regions, names, n_features, n_hist)
+            blocks.append(d[keep])
+            targets.append(lab)
+
+        n_images = 0
         for row in self._rows(transformers, columns, masks, "regions"):
             if row.shape is None:
                 continue
@@ -665,8 +670,13 @@ class SuperpixelSegmenter(BaseSegmenter):
             )
             if keep.size == 0:
                 continue
-            pending.append((row, regions, keep, labels[keep]))
-        if not pending:
+            n_images += 1
+            waiting.append((row, regions, keep, labels[keep]))
+            if n_hist is not None and all(n in n_features for n in names):
+                for entry in waiting:
+                    describe(*entry)
+                waiting = []
+        if not n_images:
             raise InputError(
                 "no training row has a readable image and a region with labelled pixels"
             )
@@ -676,17 +686,14 @@ class SuperpixelSegmenter(BaseSegmenter):
                 f"modality {missing[0]!r} is missing or unreadable in every "
                 "training row"
             )
-        if "histogram" in self._descriptor_set() and n_hist is None:
+        if n_hist is None:
             raise InputError(
                 f"modality {names[0]!r} (the histogram's) is missing in every "
                 "training row"
             )
-        n_hist = 0 if "histogram" not in self._descriptor_set() else n_hist
-        blocks, targets = [], []
-        for row, regions, keep, lab in pending:
-            d = self._descriptors(row, regions, names, n_features, n_hist)
-            blocks.append(d[keep])
-            targets.append(lab)
+        for entry in waiting:
+            describe(*entry)
+        del waiting
         y_all = np.concatenate(targets)
         classes = np.unique(y_all)
         if len(classes) < 2:
@@ -710,18 +717,22 @@ class SuperpixelSegmenter(BaseSegmenter):
             if len(fn) != n_features[name]:
                 fn = [str(i) for i in range(n_features[name])]
             feature_names[name] = fn
+        descriptor_names = self._layout(names, n_features, n_hist, feature_names)
+        if len(descriptor_names) != X_all.shape[1]:  # pragma: no cover
+            raise state_error(self, "descriptor names do not match the columns")
+        y_enc = np.searchsorted(classes, y_all)
+        estimator = self._classifier(int(seeds[0])).fit(X_all, y_enc)
+        # every fitted attribute at the end: a fit that fails leaves the
+        # earlier model whole
         self.classes_ = classes.astype(np.int64)
         self.modalities_ = names
         self.transformers_ = transformers
         self.n_features_ = n_features
         self.n_hist_channels_ = n_hist
-        self.descriptor_names_ = self._layout(names, n_features, n_hist, feature_names)
-        if len(self.descriptor_names_) != X_all.shape[1]:  # pragma: no cover
-            raise state_error(self, "descriptor names do not match the columns")
+        self.descriptor_names_ = descriptor_names
         self.impute_ = impute.astype(np.float32)
-        y_enc = np.searchsorted(classes, y_all)
-        self.estimator_ = self._classifier(int(seeds[0])).fit(X_all, y_enc)
-        self.n_images_fit_ = len(pending)
+        self.estimator_ = estimator
+        self.n_images_fit_ = n_images
         self.n_regions_fit_ = int(y_all.size)
         return self
 
@@ -765,17 +776,11 @@ class SuperpixelSegmenter(BaseSegmenter):
         n_rows = len(columns[names[0]])
         out = np.empty(n_rows, dtype=object)
         out[:] = None
-        for row in self._rows(self.transformers_, columns, None, "predict"):
+        transformers = self._runtime_transformers()
+        for row in self._rows(transformers, columns, None, "predict"):
             if row.shape is None:
                 continue
-            for name, m in row.maps.items():
-                if m is not None and m.shape[-1] != self.n_features_[name]:
-                    raise InputError(
-                        f"{name} features have {m.shape[-1]} channels but the "
-                        f"model was fitted on {self.n_features_[name]}",
-                        row=row.row,
-                        source=row.sources[name],
-                    )
+            self._check_fitted_width(row)
             regions = self._row_regions(row, columns, kinds)
             if regions is None:
                 continue
@@ -785,48 +790,16 @@ class SuperpixelSegmenter(BaseSegmenter):
             bad = np.isnan(d)
             if bad.any():
                 d = np.where(bad, self.impute_[None, :], d)
-            proba = _proba_columns(self.estimator_, d, n_classes)
+            proba = proba_columns(self.estimator_, d, n_classes)
             ids2d, n = regions[2], regions[3]
             proba = self._smooth(proba, ids2d, n)
             out[row.row] = np.ascontiguousarray(proba[ids2d], dtype=np.float32)
         return out
 
-    def predict(self, X):
-        """Label images, one (H, W) array of ``classes_`` values per row.
-
-        Parameters
-        ----------
-        X : column of images, or DataFrame of modalities
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        labels : ndarray of object, shape (n_rows,)
-            ``None`` for rows that could not be read.
-        """
-        proba = self.predict_proba(X)
-        classes = self.classes_.astype(label_dtype(self.classes_))
-        out = np.empty(len(proba), dtype=object)
-        for i, p in enumerate(proba):
-            out[i] = None if p is None else classes[np.argmax(p, axis=2)]
-        return out
-
     # -------------------------------------------------------------- state
     def _check_fitted_state(self):
-        classes = self.classes_
-        if not (
-            isinstance(classes, np.ndarray)
-            and classes.ndim == 1
-            and classes.size >= 2
-            and classes.dtype.kind in "iu"
-            and (classes >= 1).all()
-            and (np.diff(classes) > 0).all()
-            and classes.max() <= 65535
-        ):
-            raise state_error(self, f"classes_={classes!r} are not sorted labels >= 1")
+        self._check_classes()
         names = self.modalities_
-        if list(dict(self.transformers_)) != list(names):
-            raise state_error(self, "transformers_ do not match modalities_")
         for name in names:
             width = self.n_features_.get(name)
             if not isinstance(width, numbers.Integral) or not 0 < width <= 1 << 16:

@@ -223,6 +223,34 @@ def _write_proba(path, proba, dtype):
             np.save(fh, np.ascontiguousarray(proba, dtype=dtype), allow_pickle=False)
 
 
+def _remove_earlier_outputs(folder):
+    """Delete the masks and maps an earlier run listed in its index.
+
+    A fresh run into the folder must not leave an earlier run's mask beside
+    a row that is now an error (or no longer exists). Only plain file names
+    that the index lists and that end as this command names its outputs are
+    removed, and only inside ``folder``: the index is read as untrusted text.
+    """
+    index = os.path.join(folder, INDEX)
+    if not os.path.isfile(index) or os.path.getsize(index) > 1 << 30:
+        return
+    try:
+        table = pd.read_csv(index, usecols=lambda c: c in ("mask", "proba"), dtype=str)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return
+    for column in table.columns:
+        for name in table[column].dropna():
+            if (
+                name == os.path.basename(name)
+                and name not in ("", ".", "..")
+                and name.endswith((".png", ".proba.npy"))
+            ):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.remove(index)
+
+
 def _start(folder, manifest, resume):
     """Check or write the manifest; return True when resuming."""
     path = os.path.join(folder, MANIFEST)
@@ -241,6 +269,8 @@ def _start(folder, manifest, resume):
                 "the interrupted run, so its masks belong to other input; run "
                 "without --resume (masks are rewritten) or give another folder"
             )
+    if old is not None and not resume:
+        _remove_earlier_outputs(folder)
     parts = os.path.join(folder, PARTS)
     if not (resume and old is not None) and os.path.isdir(parts):
         for name in os.listdir(parts):
@@ -518,11 +548,11 @@ def segment_file(
     from mmfeat.scoring import (
         RecordsTable,
         cap_resources,
+        check_records_path,
         resolve_paths,
         set_on_error,
     )
-    from mmfeat.scoring._records import check_records_path
-    from mmfeat.segmentation._io import encode_png
+    from mmfeat.segmentation import encode_png
 
     t0 = time.perf_counter()
     records = check_records_path(records)

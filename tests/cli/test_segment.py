@@ -293,3 +293,22 @@ def test_segment_file_multimodal_columns_and_duplicate_names(tmp_path):
     np.testing.assert_array_equal(_read_mask(out / "b.png"), want)
     with pytest.raises(mmfeat.ParameterError, match="unknown modalities"):
         segment_file(seg, tmp_path / "r.csv", out, columns={"colour": "rgb"})
+
+
+def test_a_fresh_run_into_an_earlier_runs_folder_leaves_no_stale_mask(
+    setup, tmp_path
+):
+    folder, data, seg, paths = setup
+    out = tmp_path / "again"
+    assert _run(folder, data, out) == 0
+    assert (out / "000000.png").exists()
+    # the first image is broken now: the rerun must not keep its old mask
+    records = pd.DataFrame({"image": ["images/broken.png"] + paths[1:]})
+    records.to_csv(tmp_path / "records.csv", index=False)
+    (tmp_path / "notes.png").write_bytes(b"not ours")  # beside, not inside
+    argv = ["segment", str(folder / "seg.skops"), str(tmp_path / "records.csv")]
+    assert main([*argv, "-o", str(out), "--root", str(data)]) == 0
+    index = pd.read_csv(out / "index.csv", keep_default_na=False, dtype={"name": str})
+    assert index.loc[0, "status"] == "error"
+    assert not (out / "000000.png").exists()
+    assert (out / "000001.png").exists() and (tmp_path / "notes.png").exists()

@@ -96,3 +96,10 @@ def test_load_texture_mosaics_parameters():
 def test_load_texture_mosaics_bad_parameters(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         load_texture_mosaics(**kwargs)
+
+
+def test_region_count_is_capped_so_memory_stays_bounded():
+    from mmfeat.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match=r"n_regions must be an int in \[1, 256\]"):
+        load_texture_mosaics(size=(256, 256), n_regions=100_000)

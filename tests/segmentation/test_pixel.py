@@ -427,3 +427,101 @@ def test_pipeline_and_grid_search_with_a_segmentation_scorer(rng, tmp_path):
     assert search.best_params_["seg__classifier__max_depth"] == 10, scores
     pred = search.predict(np.array(paths, dtype=object))
     assert [p.shape for p in pred] == [m.shape for m in masks]
+
+
+# ------------------------------------------------- review regressions
+def test_late_fusion_with_only_a_zero_weight_modality_present_is_defined(
+    two_modality,
+):
+    (X, y), (Xt, _) = two_modality
+    seg = _mm("late", weights={"image": 1.0, "depth": 0.0}).fit(X, y)
+    Xm = Xt.copy()
+    Xm.loc[0, "image"] = None
+    proba = seg.predict_proba(Xm)[0]
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=2), 1.0, atol=1e-5)
+    depth_only = seg.estimators_[0][1].predict_proba(
+        RAW.fit([Xt.loc[0, "depth"]]).transform([Xt.loc[0, "depth"]])[0].reshape(-1, 2)
+    )
+    np.testing.assert_allclose(proba.reshape(-1, 4), depth_only, atol=1e-6)
+
+
+def test_a_failed_refit_leaves_the_earlier_model_whole(rng):
+    data = [_textures(rng) for _ in range(3)]
+    seg = PixelSegmenter(FAST, classifier=_rf(5), random_state=0)
+    seg.fit([i for i, _ in data], [m for _, m in data])
+    before = seg.predict_proba([data[0][0]])[0]
+    three = data[0][1].copy()
+    three[:4] = 3
+    with pytest.raises(InputError, match="two training images"):
+        seg.set_params(autocontext=1).fit([data[0][0]], [three])
+    assert list(seg.classes_) == [1, 2]
+    seg.set_params(autocontext=0)
+    np.testing.assert_array_equal(seg.predict_proba([data[0][0]])[0], before)
+
+
+def test_on_error_set_after_fit_applies_at_predict(rng):
+    data = [_textures(rng) for _ in range(2)]
+    seg = PixelSegmenter(FAST, classifier=_rf(5), random_state=0)
+    seg.fit([i for i, _ in data], [m for _, m in data])
+    seg.set_params(on_error="missing")
+    with mmfeat.collect_item_errors() as errors:
+        out = seg.predict([data[0][0], "no/such.png"])
+    assert out[1] is None and [e.row for e in errors] == [1]
+    assert seg.transformers_[0][1].on_error == "raise"  # the fitted part untouched
+
+
+def test_a_missing_block_is_its_training_mean_without_standardising(two_modality):
+    (X, y), _ = two_modality
+    seg = _mm("feature", block_norm=None).fit(X, y)
+    # the mean over the (class-balanced) sampled pixels: between the near (2)
+    # and far (10) depths, never the 0 a zero fill would claim
+    fill = seg.fill_values_["depth"]
+    assert fill.shape == (2,) and (fill > 3.0).all() and (fill < 9.0).all()
+    assert seg.scalers_ is None
+
+
+def test_scorer_reads_mask_files_and_counts_unreadable_rows_as_misses(rng, tmp_path):
+    from mmfeat.evaluation import make_segmentation_scorer
+
+    data = [_textures(rng) for _ in range(3)]
+    seg = PixelSegmenter(FAST, classifier=_rf(5), random_state=0, on_error="missing")
+    seg.fit([i for i, _ in data], [m for _, m in data])
+    paths = []
+    for i, (_, m) in enumerate(data):
+        paths.append(str(tmp_path / f"m{i}.png"))
+        cv2.imwrite(paths[-1], m)
+    scorer = make_segmentation_scorer("mean_iou")
+    images = [i for i, _ in data]
+    full = scorer(seg, images, paths)
+    assert full == pytest.approx(seg.score(images, [m for _, m in data]))
+    with mmfeat.collect_item_errors():
+        part = scorer(seg, [images[0], None, images[2]], paths)
+    assert part == pytest.approx(seg.score([images[0], None, images[2]], paths))
+    assert part < full
+
+
+def test_score_names_the_row_of_an_unreadable_mask(rng):
+    data = [_textures(rng) for _ in range(2)]
+    seg = PixelSegmenter(FAST, classifier=_rf(5), random_state=0)
+    seg.fit([i for i, _ in data], [m for _, m in data])
+    _row_error(
+        lambda: seg.score([i for i, _ in data], [data[0][1], "no/mask.png"]),
+        1,
+        "no/mask.png",
+    )
+
+
+def test_batch_scoring_sees_every_stage_classifier(rng):
+    from mmfeat.scoring import cap_resources
+
+    data = [_textures(rng) for _ in range(3)]
+    seg = PixelSegmenter(
+        FAST,
+        classifier=RandomForestClassifier(n_estimators=3, n_jobs=64, random_state=0),
+        autocontext=1,
+        random_state=0,
+    ).fit([i for i, _ in data], [m for _, m in data])
+    changed = cap_resources(seg, n_jobs=1)
+    assert all(c.n_jobs == 1 for stage in seg.estimators_ for c in stage)
+    assert sum(old == 64 for _, name, old, _ in changed if name == "n_jobs") >= 2

@@ -397,3 +397,29 @@ def test_a_boosted_classifier_loads_when_its_trees_are_trusted(rng, tmp_path):
     np.testing.assert_array_equal(
         seg.predict([data[0][0]])[0], loaded.predict([data[0][0]])[0]
     )
+
+
+def test_precomputed_feature_maps_through_a_users_transformer(rng):
+    from sklearn.preprocessing import FunctionTransformer
+
+    # two channels of any values (not a photo), passed through as they are
+    def as_maps(column):
+        out = np.empty(len(column), dtype=object)
+        out[:] = [None if c is None else np.asarray(c, np.float32) for c in column]
+        return out
+
+    data = []
+    for _ in range(4):
+        img, mask = _textures(rng)
+        maps = np.dstack([img * 40.0 - 7.0, (mask == 2) * 3.0 + rng.random(mask.shape)])
+        data.append((maps.astype(np.float32), mask))
+    seg = SuperpixelSegmenter(
+        FunctionTransformer(as_maps),
+        regions="grid",
+        region_size=6,
+        classifier=_rf(10),
+        random_state=0,
+    )
+    seg.fit([m for m, _ in data], [k for _, k in data])
+    assert seg.n_features_["image"] == 2
+    assert _accuracy(seg.predict([m for m, _ in data]), [k for _, k in data]) > 0.9
