@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.utils import check_random_state
 from tqdm import tqdm
 
 from mmfeat.exceptions import InputError, ParameterError
@@ -319,6 +320,28 @@ class BaseSegmenter(CheckedStateMixin, BaseEstimator):
                 est.fit(columns[name])
             fitted.append((name, est))
         return fitted
+
+    def _fit_inputs(self, X, y):
+        """What every ``fit`` starts from, checked.
+
+        Returns the modality names, ``{name: items}``, the masks, the random
+        state, one seed per row (pixel or region sampling) and the fitted
+        transformers.
+        """
+        modalities = self._modalities()
+        names = [n for n, _, _ in modalities]
+        columns = self._columns(X, modalities)
+        n_rows = len(columns[names[0]])
+        masks = self._mask_list(y, n_rows)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(0, 2**31 - 1, size=n_rows)
+        transformers = self._fit_transformers(modalities, columns)
+        return names, columns, masks, rng, seeds, transformers
+
+    def _predict_columns(self, X):
+        """``{name: items}`` of ``X`` for the fitted modalities."""
+        modalities = [(n, None, c) for (n, _, c) in self._modalities()]
+        return self._columns(X, modalities)
 
     def _runtime_params(self, trans):
         """The segmenter's ``on_error`` (and ``n_jobs``, when set) for a part."""

@@ -5,7 +5,6 @@ import numbers
 import cv2
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from mmfeat.exceptions import InputError, ParameterError
@@ -467,15 +466,9 @@ class PixelSegmenter(BaseSegmenter):
         self : PixelSegmenter
         """
         sigmas = self._context_sigmas()
-        modalities = self._modalities()
-        names = [n for n, _, _ in modalities]
+        names = [n for n, _, _ in self._modalities()]
         weights, learn = self._weights(names)
-        columns = self._columns(X, modalities)
-        n_rows = len(columns[names[0]])
-        masks = self._mask_list(y, n_rows)
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(0, 2**31 - 1, size=n_rows)
-        transformers = self._fit_transformers(modalities, columns)
+        names, columns, masks, rng, seeds, transformers = self._fit_inputs(X, y)
 
         # pass 1: sample pixels, keep their features; labels and row sizes
         samples = {}  # row -> (idx, labels, {name: (n, F) or None})
@@ -749,8 +742,7 @@ class PixelSegmenter(BaseSegmenter):
         """
         check_is_fitted(self)
         sigmas = self._context_sigmas()
-        modalities = [(n, None, c) for (n, _, c) in self._modalities()]
-        columns = self._columns(X, modalities)
+        columns = self._predict_columns(X)
         design = self._design()
         stages = list(zip(self.estimators_, self.stage_weights_))
         n_classes = len(self.classes_)

@@ -4,7 +4,6 @@ import numbers
 
 import numpy as np
 from scipy import ndimage, sparse
-from sklearn.utils import check_random_state
 
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import read_image
@@ -619,14 +618,7 @@ class SuperpixelSegmenter(BaseSegmenter):
         self : SuperpixelSegmenter
         """
         self._descriptor_set()
-        modalities = self._modalities()
-        names = [n for n, _, _ in modalities]
-        columns = self._columns(X, modalities)
-        n_rows = len(columns[names[0]])
-        masks = self._mask_list(y, n_rows)
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(0, 2**31 - 1, size=n_rows)
-        transformers = self._fit_transformers(modalities, columns)
+        names, columns, masks, rng, seeds, transformers = self._fit_inputs(X, y)
         kinds = {n: _raw_kind(t) for n, t in transformers}
 
         # one pass: per-pixel features and masks -> region descriptors and
@@ -768,8 +760,7 @@ class SuperpixelSegmenter(BaseSegmenter):
             region's probabilities.
         """
         check_is_fitted(self)
-        modalities = [(n, None, c) for (n, _, c) in self._modalities()]
-        columns = self._columns(X, modalities)
+        columns = self._predict_columns(X)
         names = self.modalities_
         kinds = {n: _raw_kind(t) for n, t in self.transformers_}
         n_classes = len(self.classes_)

@@ -295,9 +295,7 @@ def test_segment_file_multimodal_columns_and_duplicate_names(tmp_path):
         segment_file(seg, tmp_path / "r.csv", out, columns={"colour": "rgb"})
 
 
-def test_a_fresh_run_into_an_earlier_runs_folder_leaves_no_stale_mask(
-    setup, tmp_path
-):
+def test_a_fresh_run_into_an_earlier_runs_folder_leaves_no_stale_mask(setup, tmp_path):
     folder, data, seg, paths = setup
     out = tmp_path / "again"
     assert _run(folder, data, out) == 0
