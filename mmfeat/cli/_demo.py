@@ -184,32 +184,15 @@ def _av_digits(data_home, n_jobs, random_state, out, progress):
     )
 
 
-def _abs_maps(maps):
-    return [None if m is None else np.abs(m) for m in maps]
-
-
 def _texture_energy(color="grey"):
-    """Local filter energy: |Gaussian-derivative responses|, then smoothed.
+    """Local filter energy (:class:`~mmfeat.segmentation.TextureEnergy`)."""
+    from mmfeat.segmentation import TextureEnergy
 
-    Textures differ in how much edge and blob energy a neighbourhood holds,
-    not in what one pixel's filters say (Malik and Perona's texture
-    energy): the per-pixel responses' magnitudes are averaged at larger
-    scales by a second :class:`~mmfeat.segmentation.PixelFeatures` over
-    the maps.
-    """
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
-    from mmfeat.segmentation import PixelFeatures
-
-    return make_pipeline(
-        PixelFeatures(
-            sigmas=_TEXTURE_SIGMAS,
-            features=("gaussian", "gradient", "hessian", "log"),
-            color=color,
-        ),
-        FunctionTransformer(_abs_maps),
-        PixelFeatures(sigmas=_ENERGY_SIGMAS, features=("gaussian",), color="raw"),
+    return TextureEnergy(
+        sigmas=_TEXTURE_SIGMAS,
+        features=("gaussian", "gradient", "hessian", "log"),
+        energy_sigmas=_ENERGY_SIGMAS,
+        color=color,
     )
 
 

@@ -14,11 +14,13 @@ from mmfeat.segmentation._features import (
 from mmfeat.segmentation._io import encode_png, read_channel_map, read_mask
 from mmfeat.segmentation._pixel import PixelSegmenter, context_features
 from mmfeat.segmentation._superpixel import SuperpixelSegmenter
+from mmfeat.segmentation._texture import TextureEnergy
 
 __all__ = [
     "PixelFeatures",
     "PixelSegmenter",
     "SuperpixelSegmenter",
+    "TextureEnergy",
     "context_features",
     "encode_png",
     "pixel_feature_names",
