@@ -23,6 +23,7 @@ from mmfeat.segmentation._filters import (
     _vpass_t,
     gaussian_weights,
 )
+from mmfeat.segmentation._io import MAX_CHANNELS, read_channel_map
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, is_missing, item_source
 from mmfeat.utils._parallel import map_items
@@ -230,23 +231,8 @@ def _n_features(sigmas, features, n_channels, position):
 def _read_channels(item, color, *, source=None):
     """One item as float32 channels (C, H, W), C-contiguous; InputError if bad."""
     if color == "raw":
-        from mmfeat.segmentation._io import read_channel_map
-
+        # (H, W, C) float32, C >= 1, finite: read_channel_map checks all that
         img = read_channel_map(item, source=source)
-        img = np.asarray(img, dtype=np.float32)
-        if img.ndim == 2:
-            img = img[:, :, None]
-        if img.ndim != 3 or min(img.shape) < 1:
-            raise InputError(
-                "a channel map must be H x W or H x W x C with C >= 1; got shape "
-                f"{img.shape}",
-                source=source or item_source(item),
-            )
-        if not np.isfinite(img).all():
-            raise InputError(
-                "channel map holds NaN or infinite values",
-                source=source or item_source(item),
-            )
     elif color == "grey":
         img = read_image(item, mode="gray")[:, :, None]
     else:
@@ -767,8 +753,6 @@ class PixelFeatures(CheckedStateMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _check_fitted_state(self):
-        from mmfeat.segmentation._io import MAX_CHANNELS
-
         sigmas, features, color = self._settings()
         n_c = self.n_channels_in_
         if not (

@@ -128,21 +128,6 @@ class _Design:
         self.weights = weights
         self.fills = fills
 
-    def blocks(self, maps, idx=None, ctx=None):
-        """Per-modality (n, F) float32 blocks (None when missing), context too."""
-        out = []
-        for name in self.names:
-            m = maps.get(name)
-            if m is None:
-                out.append(None)
-                continue
-            flat = m.reshape(-1, m.shape[-1])
-            out.append(flat if idx is None else flat[idx])
-        if ctx is not None:
-            ctx = ctx.reshape(-1, ctx.shape[-1])
-            ctx = ctx if idx is None else ctx[idx]
-        return out, ctx
-
     def fused(self, blocks, ctx):
         n = (
             next(b.shape[0] for b in blocks if b is not None)
@@ -647,7 +632,6 @@ class PixelSegmenter(BaseSegmenter):
         if self.fusion == "feature":
             return probas[0]
         num = np.zeros_like(probas[0])
-        num[:] = 0
         den = np.zeros(probas[0].shape[0], dtype=np.float32)
         for p, w in zip(probas, weights):
             if w <= 0:
