@@ -9,9 +9,20 @@ by :func:`mean_iou`, :func:`iou_score`, :func:`dice_score`,
 :func:`pixel_accuracy`, :func:`boundary_f1` and :func:`segmentation_report`
 (counts over every pixel of every image, unlabelled truth pixels ignored),
 with :func:`make_segmentation_scorer` for grid searches and
-:func:`plot_segmentation` for overlays.
+:func:`plot_segmentation` for overlays. Generated text (captions, titles) is
+scored by :func:`bleu_scores` (sacrebleu), :func:`cider_d_score`,
+:func:`attribute_slot_accuracy`, :func:`caption_recall_at_k` and
+:func:`generation_report`, with :func:`make_caption_scorer` for grid searches.
 """
 
+from mmfeat.evaluation._generation import (
+    attribute_slot_accuracy,
+    bleu_scores,
+    caption_recall_at_k,
+    cider_d_score,
+    generation_report,
+    make_caption_scorer,
+)
 from mmfeat.evaluation._plots import (
     fusion_weights,
     plot_confusion_matrix,
@@ -40,11 +51,17 @@ from mmfeat.evaluation._segmentation import (
 
 __all__ = [
     "adapted_rand_error",
+    "attribute_slot_accuracy",
+    "bleu_scores",
     "boundary_f1",
+    "caption_recall_at_k",
+    "cider_d_score",
     "dice_score",
     "fusion_report",
     "fusion_weights",
+    "generation_report",
     "iou_score",
+    "make_caption_scorer",
     "make_segmentation_scorer",
     "mask_modality",
     "mean_iou",

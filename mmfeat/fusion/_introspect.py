@@ -142,6 +142,13 @@ def get_modalities(model):
         ]
     names = getattr(model, "feature_names_in_", None)
     cols = None if names is None else [str(c) for c in names]
+    # a model that turns its input into features with one fitted transformer
+    # (mmfeat's captioners): that transformer is the part that reads it
+    part = getattr(model, "transformer_", None)
+    if part is not None and hasattr(part, "transform"):
+        if is_fusion_model(part):
+            return get_modalities(part)
+        return [Modality("X", part, cols, cols)]
     return [Modality("X", None, cols, cols)]
 
 

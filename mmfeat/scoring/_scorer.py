@@ -48,6 +48,10 @@ _FITTED_PARTS = (
     "estimator_",
     "calibrator_",
     "calibrated_classifiers_",
+    "transformer_",
+    "classifiers_",
+    "captioner_",
+    "attributes_",
 )
 
 

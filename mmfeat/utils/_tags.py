@@ -41,11 +41,18 @@ class ItemTags:
         Whether ``fit`` takes one mask per row as ``y`` and ``predict`` gives
         one label image per row (mmfeat's segmenters); the common checks
         give such estimators masks and check their label images.
+    target : {"text", "attributes", "tags"} or None
+        For a captioner (mmfeat's :mod:`~mmfeat.generation` estimators),
+        what ``fit`` takes as ``y``: one text (or a list of reference texts)
+        per row, a table of attribute columns, or one list of tags per row.
+        The common checks give such estimators targets of that kind and
+        check one output per row.
     """
 
     modality: str | None = None
     reads_files: bool = False
     segmenter: bool = False
+    target: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,14 +62,23 @@ class Tags(_SklearnTags):
     item_tags: ItemTags = field(default_factory=ItemTags)
 
 
-def with_item_tags(tags, *, modality, reads_files, segmenter=False):
-    """``tags`` (scikit-learn's) as mmfeat :class:`Tags` with these item tags."""
-    if modality not in _MODALITIES:
+_TARGETS = (None, "text", "attributes", "tags")
+
+
+def with_item_tags(tags, *, modality, reads_files, segmenter=False, target=None):
+    """``tags`` (scikit-learn's) as mmfeat :class:`Tags` with these item tags.
+
+    ``modality`` may be ``None`` only for a captioner (``target`` given)
+    over a numeric matrix or a table.
+    """
+    if modality not in _MODALITIES and not (modality is None and target):
         raise ValueError(f"modality must be one of {_MODALITIES}; got {modality!r}")
+    if target not in _TARGETS:
+        raise ValueError(f"target must be one of {_TARGETS}; got {target!r}")
     values = {f.name: getattr(tags, f.name) for f in fields(_SklearnTags)}
     return Tags(
         **values,
-        item_tags=ItemTags(modality, bool(reads_files), bool(segmenter)),
+        item_tags=ItemTags(modality, bool(reads_files), bool(segmenter), target),
     )
 
 

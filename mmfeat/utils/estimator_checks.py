@@ -33,6 +33,13 @@ from mmfeat.utils._item_errors import collect_item_errors
 from mmfeat.utils._tags import get_item_tags
 
 __all__ = [
+    "check_captioner_bad_item",
+    "check_captioner_grid_search",
+    "check_captioner_input_containers",
+    "check_captioner_missing_item",
+    "check_captioner_pickle",
+    "check_captioner_predict",
+    "check_captioner_predict_changes_nothing",
     "check_extractor_bad_item",
     "check_extractor_clone",
     "check_extractor_feature_names",
@@ -58,6 +65,7 @@ __all__ = [
     "check_mmfeat_estimator",
     "make_test_items",
     "make_test_masks",
+    "make_test_targets",
     "parametrize_with_mmfeat_checks",
     "estimator_test_instances",
     "estimator_test_params",
@@ -241,8 +249,11 @@ class _Env:
         self.modality = tags.modality
         self._tmp = tempfile.TemporaryDirectory(prefix="mmfeat-checks-")
         self.items, self.y = make_test_items(self.modality, folder=self._tmp.name)
+        self.kind = tags.target
         if tags.segmenter:
             self.y = make_test_masks(self.items)
+        elif tags.target is not None:
+            self.y = make_test_targets(tags.target, self.y)
 
     def __enter__(self):
         return self
@@ -730,6 +741,189 @@ _SEGMENTER_CHECKS = [
 ]
 
 
+# --------------------------------------------------------------------------
+# Captioners: fit(images, texts | attributes | tags), predict -> one per row
+# --------------------------------------------------------------------------
+_COLOURS = ("red", "blue")
+_TYPES = ("shirt", "shoe")
+
+
+def make_test_targets(kind, labels):
+    """Targets of a captioner for the two-class ``labels`` of the test items.
+
+    ``kind`` is the captioner's ``item_tags.target``: ``"text"`` gives one
+    caption per row, ``"attributes"`` a table with columns ``a``, ``b``
+    (attributes) and ``text`` (the caption), ``"tags"`` a list of tags per
+    row. All of them depend on the label, as the items do.
+    """
+    labels = np.asarray(labels)
+    colour = [_COLOURS[v] for v in labels]
+    kind_ = [_TYPES[v] for v in labels]
+    texts = [
+        f"{c} cotton {t} style {i % 3}" for i, (c, t) in enumerate(zip(colour, kind_))
+    ]
+    if kind == "text":
+        return texts
+    if kind == "attributes":
+        return pd.DataFrame({"a": colour, "b": kind_, "text": texts})
+    if kind == "tags":
+        return [
+            [c, t] + (["striped"] if i % 2 else [])
+            for i, (c, t) in enumerate(zip(colour, kind_))
+        ]
+    raise ValueError(f"unknown captioner target {kind!r}")
+
+
+def _fitted_captioner(estimator, env, **params):
+    return clone(estimator).set_params(**params).fit(env.items, env.y)
+
+
+def _assert_same_outputs(a, b, msg):
+    assert len(a) == len(b), f"{msg}: {len(a)} rows vs {len(b)}"
+    for i, (u, v) in enumerate(zip(a, b)):
+        assert u == v, f"{msg}: row {i}: {u!r} vs {v!r}"
+
+
+def check_captioner_predict(estimator):
+    """One output per row: a text (or a list of tags) that depends on the row."""
+    with _Env(estimator) as env:
+        est = _fitted_captioner(estimator, env)
+        out = est.predict(env.items)
+        assert isinstance(out, np.ndarray) and out.dtype == object and out.ndim == 1
+        assert len(out) == len(env.items)
+        for i, v in enumerate(out):
+            if env.kind == "tags":
+                assert isinstance(v, list) and all(isinstance(t, str) for t in v), (
+                    f"row {i}: {v!r} is not a list of tags"
+                )
+                assert set(v) <= set(est.classes_), f"row {i}: {v!r}"
+            else:
+                assert isinstance(v, str) and v, f"row {i}: {v!r} is not a text"
+        if hasattr(est, "predict_candidates"):
+            cands = est.predict_candidates(env.items, k=2)
+            assert len(cands) == len(env.items)
+            for i, c in enumerate(cands):
+                assert 1 <= len(c) <= 2, f"row {i}: {len(c)} candidates"
+                scores = [s for _, s in c]
+                assert scores == sorted(scores, reverse=True), f"row {i}: {scores}"
+                assert c[0][0] == out[i], f"row {i}: predict is not the best candidate"
+
+
+def check_captioner_input_containers(estimator):
+    """A list, object array, Series and one-column DataFrame predict the same."""
+    with _Env(estimator) as env:
+        est = _fitted_captioner(estimator, env)
+        ref = est.predict(env.items)
+        arr = np.empty(len(env.items), dtype=object)
+        arr[:] = env.items
+        for name, X in [
+            ("object ndarray", arr),
+            ("Series", pd.Series(env.items, dtype=object)),
+            (
+                "one-column DataFrame",
+                pd.DataFrame({"c": pd.Series(env.items, dtype=object)}),
+            ),
+        ]:
+            _assert_same_outputs(ref, est.predict(X), f"predict({name})")
+
+
+def check_captioner_pickle(estimator):
+    """A fitted captioner pickles and predicts the same after loading."""
+    with _Env(estimator) as env:
+        est = _fitted_captioner(estimator, env)
+        loaded = pickle.loads(pickle.dumps(est))
+        _assert_same_outputs(
+            est.predict(env.items), loaded.predict(env.items), "pickle"
+        )
+
+
+def check_captioner_missing_item(estimator):
+    """A missing photo gives ``None``, the other rows are unchanged; fit skips it."""
+    with _Env(estimator) as env:
+        est = _fitted_captioner(estimator, env)
+        ref = est.predict(env.items)
+        items = list(env.items)
+        items[1] = None
+        out = est.predict(items)
+        assert out[1] is None, f"a missing photo gave {out[1]!r}"
+        keep = [i for i in range(len(items)) if i != 1]
+        _assert_same_outputs([ref[i] for i in keep], [out[i] for i in keep], "others")
+        with collect_item_errors():
+            clone(estimator).set_params(on_error="missing").fit(items, env.y)
+
+
+def check_captioner_bad_item(estimator):
+    """An unreadable photo names its row, or is recorded and gets ``None``."""
+    with _Env(estimator) as env:
+        items = list(env.items)
+        items[2] = _bad_item(env.modality)
+        est = _fitted_captioner(estimator, env, on_error="raise")
+        try:
+            est.predict(items)
+        except InputError as exc:
+            assert exc.row == 2 and "row 2" in str(exc), str(exc)
+        else:
+            raise AssertionError("an unreadable photo did not raise InputError")
+        est = _fitted_captioner(estimator, env, on_error="missing")
+        with collect_item_errors() as errors:
+            out = est.predict(items)
+        assert out[2] is None and all(out[i] is not None for i in (0, 1, 3))
+        assert [e.row for e in errors] == [2], list(errors)
+        with collect_item_errors() as errors:
+            clone(est).fit(items, env.y)
+        assert [e.row for e in errors] == [2], list(errors)
+
+
+def check_captioner_predict_changes_nothing(estimator):
+    """``predict`` and ``predict_candidates`` leave the captioner as it was."""
+    import joblib
+
+    with _Env(estimator) as env:
+        est = _fitted_captioner(estimator, env, on_error="missing")
+        items = list(env.items)
+        items[1] = None
+        items[2] = _bad_item(env.modality)
+        before = dict(vars(est))
+        digest = joblib.hash(est)
+        est.predict(items)
+        if hasattr(est, "predict_candidates"):
+            est.predict_candidates(items, k=2)
+        assert sorted(vars(est)) == sorted(before), "predict set new attributes"
+        changed = sorted(k for k in before if vars(est)[k] is not before[k])
+        assert not changed, f"predict replaced attributes {changed}"
+        assert joblib.hash(est) == digest, "predict changed the captioner's state"
+
+
+def check_captioner_grid_search(estimator):
+    """``GridSearchCV`` over the captioner works with its default score."""
+    with _Env(estimator) as env:
+        grid = [
+            {k: [v] for k, v in p.items()}
+            for p in estimator_test_params(type(estimator))
+        ][:1]
+        arr = np.empty(len(env.items), dtype=object)
+        arr[:] = env.items
+        search = GridSearchCV(clone(estimator), grid, cv=2, error_score="raise")
+        search.fit(arr, env.y)
+        assert np.isfinite(search.best_score_), search.best_score_
+        assert len(search.predict(arr)) == len(arr)
+
+
+_CAPTIONER_CHECKS = [
+    check_extractor_init_stores_params,
+    check_extractor_clone,
+    check_extractor_get_set_params,
+    check_extractor_fit_returns_self,
+    check_captioner_predict,
+    check_captioner_input_containers,
+    check_captioner_pickle,
+    check_captioner_missing_item,
+    check_captioner_bad_item,
+    check_captioner_predict_changes_nothing,
+    check_captioner_grid_search,
+]
+
+
 _SAMPLER_CHECKS = [
     check_extractor_init_stores_params,
     check_extractor_clone,
@@ -772,10 +966,14 @@ def yield_mmfeat_checks(estimator):
 
     Samplers (estimators with ``fit_resample`` and no ``transform``, such as
     the augmenters) get the sampler checks instead of the extractor ones, and
-    segmenters (tagged ``item_tags.segmenter``) the segmenter checks.
+    segmenters (tagged ``item_tags.segmenter``) the segmenter checks, and
+    captioners (tagged with an ``item_tags.target``) the captioner checks.
     """
-    if get_item_tags(estimator).segmenter:
+    tags = get_item_tags(estimator)
+    if tags.segmenter:
         yield from _SEGMENTER_CHECKS
+    elif tags.target is not None:
+        yield from _CAPTIONER_CHECKS
     elif hasattr(estimator, "fit_resample"):
         yield from _SAMPLER_CHECKS
     else:
