@@ -1,9 +1,10 @@
 """Argument parsing and dispatch for the ``mmfeat`` command.
 
 One module per sub-command (``_fit``, ``_score``, ``_extract``, ``_info``,
-``_demo``), each with ``format_parser(parser)`` and ``main(args, out,
-err)``, as skops's command line is laid out: they parse and print, and call
-the library (:mod:`mmfeat.workflows`, :mod:`mmfeat.scoring`) for the work.
+``_demo``, ``_segment``, ``_caption``), each with ``format_parser(parser)``
+and ``main(args, out, err)``, as skops's command line is laid out: they
+parse and print, and call the library (:mod:`mmfeat.workflows`,
+:mod:`mmfeat.scoring`) for the work.
 """
 
 import argparse
@@ -11,7 +12,7 @@ import sys
 import time
 
 import mmfeat
-from mmfeat.cli import _demo, _extract, _fit, _info, _score, _segment
+from mmfeat.cli import _caption, _demo, _extract, _fit, _info, _score, _segment
 from mmfeat.cli._common import echo_logs, error_line
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +31,10 @@ COMMANDS = {
         "write a saved model's features of a records file to Parquet",
     ),
     "info": (_info, "describe a saved model"),
+    "caption": (
+        _caption,
+        "write a saved captioner's title or caption of each photo of a records file",
+    ),
     "segment": (
         _segment,
         "write a saved segmenter's PNG mask of each image of a records file",

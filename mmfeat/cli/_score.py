@@ -7,7 +7,7 @@ from mmfeat.cli._common import ROWS_HELP, add_model_args, seconds_since_start
 __all__ = ["format_parser", "main"]
 
 
-def format_parser(parser):
+def format_parser(parser, *, output_help="predictions, .parquet or .csv"):
     """Add the arguments of ``mmfeat score`` to ``parser``."""
     parser.description = (
         "Stream a CSV or Parquet table through a saved model in chunks and "
@@ -17,9 +17,7 @@ def format_parser(parser):
     )
     parser.epilog = ROWS_HELP
     add_model_args(parser)
-    parser.add_argument(
-        "-o", "--output", required=True, help="predictions, .parquet or .csv"
-    )
+    parser.add_argument("-o", "--output", required=True, help=output_help)
     parser.add_argument(
         "--errors",
         help="error report, .csv or .parquet: row, id, column, source, reason "

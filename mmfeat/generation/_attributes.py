@@ -256,7 +256,7 @@ class AttributeCaptioner(BaseCaptioner):
             best = np.argmax(np.nan_to_num(P, nan=-1.0), axis=1)
             values = np.asarray(classes, dtype=object)[best]
             values[bad] = None
-            out[slot] = values
+            out[slot] = pd.Series(values, dtype=object)
             p = P[np.arange(len(P)), best]
             p[bad] = np.nan
             out[f"{slot}_proba"] = p

@@ -228,27 +228,31 @@ class HybridCaptioner(BaseCaptioner):
         return out
 
     def predict_attributes(self, X):
-        """The attributes predicted for each row (see :class:`AttributeCaptioner`)."""
-        return self._map_rows_frame(X)
+        """The attributes predicted for each row (see :class:`AttributeCaptioner`).
 
-    def _map_rows_frame(self, X):
+        Returns
+        -------
+        attributes : DataFrame
+            A column per attribute (``None`` where the row has no features)
+            and ``<attribute>_proba``.
+        """
         import pandas as pd
 
-        cols = [c for s in self.attributes_.slots_ for c in (s, f"{s}_proba")]
         parts = self._map_rows(
             X,
-            lambda F: list(
-                self.attributes_.predict_attributes(F).itertuples(index=False)
-            ),
+            lambda F: self.attributes_.predict_attributes(F).to_dict("records"),
             None,
         )
-        data = [
-            [None if k % 2 == 0 else np.nan for k in range(len(cols))]
-            if r is None
-            else list(r)
-            for r in parts
-        ]
-        return pd.DataFrame(data, columns=cols)
+        out = {}
+        for slot in self.attributes_.slots_:
+            out[slot] = pd.Series(
+                [None if r is None else r[slot] for r in parts], dtype=object
+            )
+            out[f"{slot}_proba"] = np.array(
+                [np.nan if r is None else r[f"{slot}_proba"] for r in parts],
+                dtype=float,
+            )
+        return pd.DataFrame(out)
 
     def score(self, X, y):
         """Corpus CIDEr-D of ``predict(X)`` against ``y[text_column]``."""

@@ -251,6 +251,7 @@ def score_file(
             "id_column": scorer.id_column,
             "root": None if scorer.root is None else os.path.abspath(scorer.root),
             "confine_to_root": bool(scorer.confine_to_root),
+            "prediction_column": scorer.prediction_column,
         }
         with parts.lock:
             for path in (output, errors):
@@ -298,7 +299,7 @@ def score_file(
             err_paths = [parts.err(i) for i in range(n_parts)]
             rows = _assemble(pred_paths, schema, output, out_fmt)
             n_err = _assemble(err_paths, eschema, errors, err_fmt)
-            unscored = _count_null_predictions(pred_paths)
+            unscored = _count_null_predictions(pred_paths, schema.names[1])
             with contextlib.suppress(OSError):
                 parts.clear()
     seconds = time.perf_counter() - t0
@@ -425,9 +426,7 @@ def _score_parts(
     return seen[0]
 
 
-def _count_null_predictions(paths):
+def _count_null_predictions(paths, column):
     import pyarrow.parquet as pq
 
-    return sum(
-        pq.read_table(p, columns=["predict"]).column(0).null_count for p in paths
-    )
+    return sum(pq.read_table(p, columns=[column]).column(0).null_count for p in paths)

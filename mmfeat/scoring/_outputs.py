@@ -227,8 +227,9 @@ def prediction_schema(scorer, id_type):
     """Arrow schema of a :class:`~mmfeat.scoring.BatchScorer`'s predictions.
 
     The key column (``row`` as int64, or the id column with ``id_type``),
-    ``predict`` typed as the classes are, and one float64 ``proba_<class>``
-    column per class.
+    the prediction (``predict``, or the scorer's ``prediction_column``)
+    typed as the classes are (text for a model without classes: a
+    captioner), and one float64 ``proba_<class>`` column per class.
     """
     import pyarrow as pa
 
@@ -241,7 +242,7 @@ def prediction_schema(scorer, id_type):
     ptype = {"i": pa.int64(), "u": pa.int64(), "f": pa.float64(), "b": pa.bool_()}.get(
         kind, pa.string()
     )
-    fields.append(pa.field("predict", ptype))
+    fields.append(pa.field(scorer.output_columns_[1], ptype))
     fields.extend(pa.field(c, pa.float64()) for c in scorer.output_columns_[2:])
     return pa.schema(fields)
 

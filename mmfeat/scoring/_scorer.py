@@ -263,6 +263,9 @@ class BatchScorer:
         reader is then given the resolved path. ``False`` (the default)
         reads any path the records name, absolute or with ``..``. Needs a
         ``root``.
+    prediction_column : str, default="predict"
+        Name of the prediction's column in the output (``mmfeat caption``
+        writes ``caption``).
 
     Attributes
     ----------
@@ -300,6 +303,7 @@ class BatchScorer:
         root=None,
         inner_n_jobs=1,
         confine_to_root=False,
+        prediction_column="predict",
     ):
         if on_error not in ("missing", "raise"):
             raise ParameterError(
@@ -328,6 +332,18 @@ class BatchScorer:
         self.root = None if root is None else os.fspath(root)
         self.inner_n_jobs = inner_n_jobs
         self.confine_to_root = bool(confine_to_root)
+        key = "row" if id_column is None else id_column
+        if (
+            not isinstance(prediction_column, str)
+            or not prediction_column
+            or prediction_column == key
+            or prediction_column.startswith("proba_")
+        ):
+            raise ParameterError(
+                "prediction_column must be a non-empty name other than the id "
+                f"column and proba_*; got {prediction_column!r}"
+            )
+        self.prediction_column = prediction_column
         self._set_model(copy.deepcopy(model))
 
     # -- the model -------------------------------------------------------
@@ -361,7 +377,7 @@ class BatchScorer:
         self.columns_ = cols
         self.path_columns_ = self._find_path_columns(mods)
         key = self.id_column if self.id_column is not None else "row"
-        self.output_columns_ = [key, "predict"] + (
+        self.output_columns_ = [key, self.prediction_column] + (
             [f"proba_{c}" for c in self.classes_] if self._has_proba else []
         )
 
@@ -680,7 +696,7 @@ class BatchScorer:
                 if start + int(r) not in reported
             )
         ids = self._ids(frame, start)
-        out = {self.output_columns_[0]: ids, "predict": pred}
+        out = {self.output_columns_[0]: ids, self.output_columns_[1]: pred}
         if proba is not None:
             for j, name in enumerate(self.output_columns_[2:]):
                 out[name] = proba[:, j]
