@@ -213,6 +213,12 @@ class AttributeCaptioner(BaseCaptioner):
             and all(isinstance(s, str) for s in self.slots_)
         ):
             raise state_error(self, "slots_, classifiers_ and classes_ must align")
+        for slot, clf, classes in zip(self.slots_, self.classifiers_, self.classes_):
+            own = getattr(clf, "classes_", None)
+            if own is None or len(own) != len(classes) or len(classes) < 1:
+                raise state_error(
+                    self, f"classes_ of slot {slot!r} do not match its classifier"
+                )
 
     def _slot_proba(self, F):
         return [clf.predict_proba(F) for clf in self.classifiers_]

@@ -5,6 +5,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from mmfeat.exceptions import InputError
 from mmfeat.generation._base import BaseCaptioner, check_k, check_texts
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._ngrams import NgramSpace, cider_pairwise, tfidf_vectors, tokenize
@@ -281,8 +282,14 @@ class NearestNeighborCaptioner(BaseCaptioner):
     # -------------------------------------------------------------- predict
     def _neighbours(self, F):
         """Nearest photos (embedding rows) and their similarities, best first."""
-        Q = normalize(F)
         G = self.embedding_
+        if F.shape[1] != G.shape[1]:
+            raise InputError(
+                f"the features have {F.shape[1]} columns; the captioner's "
+                f"training photos have {G.shape[1]}",
+                source="transformer",
+            )
+        Q = normalize(F)
         if sp.issparse(Q) or sp.issparse(G):
             S = Q @ G.T
             S = S.toarray() if sp.issparse(S) else np.asarray(S)

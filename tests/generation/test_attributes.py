@@ -194,3 +194,14 @@ def test_hybrid_attributes_of_a_row_without_features_are_none(rng):
     assert table.colour[1] is None and np.isnan(table.type_proba[1])
     assert table.colour[0] == y.colour[0] and table.colour_proba[0] > 0.5
     assert model.predict(Q)[1] is None
+
+
+def test_attribute_state_whose_classes_disagree_is_refused(rng):
+    from mmfeat.exceptions import ModelStateError
+
+    F, y = _catalogue(rng)
+    model = AttributeCaptioner("{colour}", "passthrough").fit(F, y)
+    state = dict(model.__getstate__())
+    state["classes_"] = [np.array(["Red", "Blue", "Green"], dtype=object)]
+    with pytest.raises(ModelStateError, match="colour"):
+        AttributeCaptioner.__new__(AttributeCaptioner).__setstate__(state)

@@ -276,3 +276,10 @@ def test_predict_changes_no_attribute(rng):
     model.predict(F)
     model.predict_candidates(F, k=3)
     assert joblib.hash(model) == digest
+
+
+def test_features_of_another_width_are_refused_with_a_clear_error(rng):
+    F, texts, _ = _clusters(rng)
+    model = NearestNeighborCaptioner("passthrough").fit(F, texts)
+    with pytest.raises(InputError, match="columns"):
+        model.predict(F[:, :3])
