@@ -44,8 +44,9 @@ class HybridCaptioner(BaseCaptioner):
         Column of ``y`` with the caption(s).
     transformer : transformer, "passthrough" or None, default=None
         Features shared by both parts (see :class:`NearestNeighborCaptioner`).
-    n_neighbors : int, default=25
-    consensus : {"cider", "bleu", "tfidf-cosine"} or None, default="cider"
+    n_neighbors : int, default=40
+    consensus : {"tfidf-cosine", "cider", "bleu"} or None, \
+default="tfidf-cosine"
     image_weight : float, default=1.0
         Of the neighbour captioner (see :class:`NearestNeighborCaptioner`).
     n_candidates : int, default=10
@@ -98,8 +99,8 @@ class HybridCaptioner(BaseCaptioner):
         *,
         text_column="text",
         transformer=None,
-        n_neighbors=25,
-        consensus="cider",
+        n_neighbors=40,
+        consensus="tfidf-cosine",
         image_weight=1.0,
         n_candidates=10,
         agreement_weight=1.0,

@@ -66,7 +66,7 @@ def test_consensus_scores_equal_a_naive_mean_of_pairwise_cider():
     F = np.array([[1.0, 0.0], [0.9, 0.3], [0.8, 0.5], [0.7, 0.6]])
     texts = ["red shirt", "red cotton shirt", "red shirt", "blue shoe"]
     model = NearestNeighborCaptioner(
-        "passthrough", n_neighbors=4, image_weight=0.0
+        "passthrough", n_neighbors=4, consensus="cider", image_weight=0.0
     ).fit(F, texts)
     cands = dict(model.predict_candidates(np.array([[1.0, 0.0]]), k=3)[0])
     # naive: CIDEr-D of each candidate against every *other* occurrence
