@@ -447,7 +447,14 @@ def fashion(args):
         "default NearestNeighborCaptioner(), HOG + colour": (
             HC,
             _nn(),
-            val_of("hog+colour", n_neighbors=25, image_weight=1.0, consensus="cider"),
+            val_of(
+                "hog+colour",
+                **{
+                    k: v
+                    for k, v in NearestNeighborCaptioner().get_params().items()
+                    if k in ("n_neighbors", "image_weight", "consensus")
+                },
+            ),
         ),
         f"1-NN transfer, fused (BoVW weight {wb:g})": (
             FU,
