@@ -334,8 +334,18 @@ def _check_tags(y, n):
     return out
 
 
+#: A tag whose best out-of-fold F1 is below this keeps the cut 0.5: its
+#: "best" cut is noise (a rare tag's best F1 is that of a low cut that tags
+#: a third of the photos to catch one).
+MIN_TUNED_F1 = 0.5
+
+
 def _best_threshold(scores, truth):
-    """The score threshold with the best F1 of one tag (0.5 when it is constant)."""
+    """The score threshold with the best F1 of one tag.
+
+    0.5 when the tag is on every row or none, or when even the best cut's
+    F1 is below :data:`MIN_TUNED_F1`.
+    """
     if truth.all() or not truth.any():
         return 0.5
     order = np.argsort(-scores, kind="stable")
@@ -346,6 +356,8 @@ def _best_threshold(scores, truth):
     # only cut between distinct scores
     last = np.r_[s[1:] != s[:-1], True]
     k = int(np.argmax(np.where(last, f1, -1.0)))
+    if f1[k] < MIN_TUNED_F1:
+        return 0.5
     nxt = s[k + 1] if k + 1 < len(s) else s[k] - 1.0
     return float((s[k] + nxt) / 2.0)
 
@@ -370,10 +382,13 @@ class TagPredictor(BaseCaptioner):
         multi-output regressor). Default: ridge regression on standardised
         features (one solve for every tag).
     threshold : "tuned" or float, default="tuned"
-        ``"tuned"``: per tag, out of fold; a number: the same cut for all.
+        ``"tuned"``: per tag, the cut with the best F1 of its out-of-fold
+        scores, or 0.5 when even that F1 is below 0.5 (a rare tag's best
+        cut is noise: it tags many photos to catch one); a number: the
+        same cut for all.
     cv : int, default=3
         Folds of the out-of-fold scores.
-    min_count : int, default=2
+    min_count : int, default=5
         Tags on fewer training rows are not learnt.
     random_state : int, RandomState or None, default=0
         Seed of the folds.
@@ -419,7 +434,7 @@ class TagPredictor(BaseCaptioner):
         estimator=None,
         threshold="tuned",
         cv=3,
-        min_count=2,
+        min_count=5,
         random_state=0,
         batch_size=256,
         on_error="raise",

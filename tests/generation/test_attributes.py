@@ -205,3 +205,16 @@ def test_attribute_state_whose_classes_disagree_is_refused(rng):
     state["classes_"] = [np.array(["Red", "Blue", "Green"], dtype=object)]
     with pytest.raises(ModelStateError, match="colour"):
         AttributeCaptioner.__new__(AttributeCaptioner).__setstate__(state)
+
+
+def test_a_tag_whose_best_cut_is_noise_keeps_the_default_cut():
+    rng = np.random.default_rng(1)
+    scores = rng.normal(0.0, 0.05, 200)
+    truth = np.zeros(200, bool)
+    truth[[3, 70]] = True  # two positives, scored like the rest
+    assert _best_threshold(scores, truth) == 0.5
+    # a tag the scores separate is tuned below 0.5
+    scores = np.where(np.arange(200) < 50, 0.3, 0.0) + rng.normal(0, 0.01, 200)
+    truth = np.arange(200) < 50
+    cut = _best_threshold(scores, truth)
+    assert 0.0 < cut < 0.3 and ((scores >= cut) == truth).all()
