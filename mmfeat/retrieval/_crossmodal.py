@@ -19,9 +19,10 @@ Queries and gallery items are compared by the correlation of their vectors
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -41,7 +42,7 @@ from mmfeat.utils._sklearn_compat import (
 from mmfeat.utils._state import CheckedStateMixin
 from mmfeat.utils._tables import select_columns
 
-__all__ = ["CrossModalRetriever"]
+__all__ = ["CrossModalRetriever", "SharedSpaceEmbedder"]
 
 _METHODS = ("cca", "semantic", "scm")
 
@@ -369,3 +370,106 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
         return index.query(
             np.where(np.isnan(Q), np.nan, _centre(np.nan_to_num(Q))), k=k
         )
+
+
+class SharedSpaceEmbedder(TransformerMixin, BaseEstimator):
+    """One modality's vectors in a :class:`CrossModalRetriever`'s shared space.
+
+    A transformer for the estimators that take one (a captioner's photo
+    features, a classifier): the space was learnt from paired items (a photo
+    and its title, with labels for ``"semantic"`` / ``"scm"``), and at
+    transform time only ``modality``'s columns are needed (the other
+    modality's may be absent from the table).
+
+    Parameters
+    ----------
+    retriever : CrossModalRetriever
+        Fitted already (wrap it in :class:`sklearn.frozen.FrozenEstimator`
+        so that cloning, as ``GridSearchCV`` and the captioners do, keeps it
+        fitted), or unfitted: then ``fit(X, y)`` fits it on the paired
+        table ``X``.
+    modality : str
+        The retriever's modality to embed (``"image"``).
+
+    Attributes
+    ----------
+    retriever_ : CrossModalRetriever
+        The fitted retriever used.
+    n_features_in_ : int
+        The retriever's (the width of the paired table).
+    feature_names_in_ : ndarray of str
+        The retriever's, when it was fitted on a DataFrame.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1, 2], 20)
+    >>> X = pd.DataFrame({"a": list(np.eye(3)[y] + 0.1 * rng.random((60, 3))),
+    ...                   "b": list(np.eye(3)[y] + 0.1 * rng.random((60, 3)))})
+    >>> as_matrix = FunctionTransformer(lambda col: np.stack(list(col)))
+    >>> retriever = CrossModalRetriever(
+    ...     [("a", as_matrix, "a"), ("b", as_matrix, "b")], method="semantic"
+    ... )
+    >>> SharedSpaceEmbedder(retriever, "a").fit(X, y).transform(X[["a"]]).shape
+    (60, 3)
+    """
+
+    _parameter_constraints = {
+        "retriever": [HasMethods(["fit", "embed"])],
+        "modality": [str],
+    }
+
+    def __init__(self, retriever, modality):
+        self.retriever = retriever
+        self.modality = modality
+
+    @classmethod
+    def get_test_params(cls):
+        """Fast parameter sets for the estimator checks."""
+        (params,) = CrossModalRetriever.get_test_params()
+        return [{"retriever": CrossModalRetriever(**params), "modality": "a"}]
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Use the fitted retriever, or fit it on the paired table ``X``.
+
+        Returns
+        -------
+        self : SharedSpaceEmbedder
+        """
+        try:
+            check_is_fitted(self.retriever)
+            retriever = self.retriever
+        except NotFittedError:
+            retriever = clone(self.retriever).fit(X, y)
+        names = list(retriever.modality_names_)
+        if self.modality not in names:
+            raise ParameterError(
+                f"unknown modality {self.modality!r}; the modalities are {names}"
+            )
+        self.retriever_ = retriever
+        self.n_features_in_ = retriever.n_features_in_
+        if hasattr(retriever, "feature_names_in_"):
+            self.feature_names_in_ = retriever.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def transform(self, X):
+        """The rows' vectors in the shared space (NaN rows: unusable items)."""
+        check_is_fitted(self, "retriever_")
+        names = getattr(self.retriever_, "feature_names_in_", None)
+        if isinstance(X, pd.DataFrame) and names is not None:
+            # the retriever checks the whole table it was fitted on; the
+            # other modality's columns are not read: absent ones are empty
+            X = X.reindex(columns=list(names))
+        return self.retriever_.embed(X, self.modality)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        tags.input_tags.string = True
+        return tags
