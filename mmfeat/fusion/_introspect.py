@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from mmfeat.fusion._base import BaseModalityEnsemble
 from mmfeat.fusion._fuser import MultimodalFuser
 from mmfeat.fusion._modality import split_modality_model
+from mmfeat.utils._tags import get_item_tags
 
 __all__ = [
     "Modality",
@@ -104,8 +105,11 @@ def get_modalities(model):
         ``(name, estimator, columns, selector)`` per modality, in the
         model's order (as its ``(name, estimator, columns)`` triples):
         the ensemble's members, or the fuser's blocks (dropped blocks left
-        out). Any other model is one modality ``"X"`` whose columns are
-        ``feature_names_in_`` when it has them.
+        out). A captioner of :mod:`mmfeat.generation` (tagged with an
+        ``item_tags.target``) has the modalities of its fitted
+        ``transformer_`` when that is a fusion model, else one modality
+        ``"X"`` read by it. Any other model is one modality ``"X"`` whose
+        columns are ``feature_names_in_`` when it has them.
 
     Examples
     --------
@@ -145,7 +149,11 @@ def get_modalities(model):
     # a model that turns its input into features with one fitted transformer
     # (mmfeat's captioners): that transformer is the part that reads it
     part = getattr(model, "transformer_", None)
-    if part is not None and hasattr(part, "transform"):
+    if (
+        get_item_tags(model).target is not None
+        and part is not None
+        and hasattr(part, "transform")
+    ):
         if is_fusion_model(part):
             return get_modalities(part)
         return [Modality("X", part, cols, cols)]

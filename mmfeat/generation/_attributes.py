@@ -179,8 +179,6 @@ class AttributeCaptioner(BaseCaptioner):
                 f"({list(y.columns)[:10]})"
             )
         X = self._column(X, fit=True)
-        if self.transformer == "passthrough":
-            self.n_features_in_ = X.shape[1]
         F, ok = self._features(X, fit=True)
         if len(y) != F.shape[0]:
             raise ParameterError(f"y has {len(y)} rows for {F.shape[0]} rows of X")
@@ -207,6 +205,7 @@ class AttributeCaptioner(BaseCaptioner):
         return self
 
     def _check_fitted_state(self):
+        self._check_transformer_state()
         if not (
             isinstance(self.slots_, list)
             and len(self.slots_) == len(self.classifiers_) == len(self.classes_)
@@ -215,9 +214,20 @@ class AttributeCaptioner(BaseCaptioner):
             raise state_error(self, "slots_, classifiers_ and classes_ must align")
         for slot, clf, classes in zip(self.slots_, self.classifiers_, self.classes_):
             own = getattr(clf, "classes_", None)
-            if own is None or len(own) != len(classes) or len(classes) < 1:
+            if (
+                own is None
+                or len(own) != len(classes)
+                or len(classes) < 1
+                or not np.array_equal(np.asarray(own, dtype=object), classes)
+            ):
                 raise state_error(
                     self, f"classes_ of slot {slot!r} do not match its classifier"
+                )
+        if self.template is not None:
+            absent = set(template_slots(self.template)) - set(self.slots_)
+            if absent:
+                raise state_error(
+                    self, f"the template names {sorted(absent)}, not in slots_"
                 )
 
     def _slot_proba(self, F):
@@ -285,7 +295,12 @@ class AttributeCaptioner(BaseCaptioner):
     def score(self, X, y):
         """Mean accuracy over the slots (rows with a true value only)."""
         y = _as_frame(y, "y")
+        absent = [s for s in self.slots_ if s not in y.columns]
+        if absent:
+            raise ParameterError(f"y has no column(s) {absent}")
         pred = self.predict_attributes(X)
+        if len(y) != len(pred):
+            raise ParameterError(f"y has {len(y)} rows for {len(pred)} rows of X")
         accs = []
         for slot in self.slots_:
             truth = y[slot].to_numpy(dtype=object)
@@ -317,7 +332,7 @@ def _check_tags(y, n):
         raise ParameterError(f"y has {len(y)} entries for {n} rows of X")
     out = []
     for i, tags in enumerate(y):
-        if tags is None or (isinstance(tags, float) and tags != tags):
+        if not isinstance(tags, (list, tuple, set, np.ndarray)) and is_missing(tags):
             out.append(None)
             continue
         if isinstance(tags, str) or not hasattr(tags, "__iter__"):
@@ -413,7 +428,7 @@ class TagPredictor(BaseCaptioner):
     >>> F = np.array([[0.0, 1], [0.1, 1], [1, 0], [1, 0.1], [1, 1], [0.9, 1]])
     >>> tags = [["blue"], ["blue"], ["red"], ["red"], ["blue", "red"],
     ...         ["blue", "red"]]
-    >>> model = TagPredictor("passthrough", cv=2).fit(F, tags)
+    >>> model = TagPredictor("passthrough", cv=2, min_count=1).fit(F, tags)
     >>> model.predict(np.array([[1.0, 0.0]]))[0]
     ['red']
     """
@@ -467,8 +482,14 @@ class TagPredictor(BaseCaptioner):
     def _scores_of(est, F):
         if hasattr(est, "predict_proba"):
             P = est.predict_proba(F)
-            if isinstance(P, list):  # a MultiOutputClassifier: one per tag
-                P = np.column_stack([p[:, -1] for p in P])
+            if isinstance(P, list):  # one (rows, classes) array per tag
+                classes = getattr(est, "classes_", [None] * len(P))
+                cols = []
+                for p, c in zip(P, classes):
+                    # a tag absent from a fold's training rows has classes [0]
+                    hit = np.flatnonzero(np.asarray(c) == 1) if c is not None else []
+                    cols.append(p[:, hit[0]] if len(hit) else np.zeros(len(p)))
+                P = np.column_stack(cols)
             return np.asarray(P, dtype=float)
         S = np.asarray(est.predict(F), dtype=float)
         return S[:, None] if S.ndim == 1 else S
@@ -489,8 +510,6 @@ class TagPredictor(BaseCaptioner):
         self : TagPredictor
         """
         X = self._column(X, fit=True)
-        if self.transformer == "passthrough":
-            self.n_features_in_ = X.shape[1]
         F, ok = self._features(X, fit=True)
         tags = _check_tags(y, F.shape[0])
         for i in np.flatnonzero(ok):
@@ -525,8 +544,21 @@ class TagPredictor(BaseCaptioner):
         return self
 
     def _check_fitted_state(self):
+        self._check_transformer_state()
+        classes = self.classes_
+        if not (
+            isinstance(classes, np.ndarray)
+            and classes.ndim == 1
+            and len(classes) >= 1
+            and all(isinstance(t, str) for t in classes)
+        ):
+            raise state_error(self, "classes_ must be a 1-D array of tag names")
         check_array_arg(
-            self.thresholds_, "thresholds_", shape=(len(self.classes_),), owner=self
+            self.thresholds_,
+            "thresholds_",
+            shape=(len(classes),),
+            finite=True,
+            owner=self,
         )
 
     def predict_scores(self, X):
@@ -557,8 +589,8 @@ class TagPredictor(BaseCaptioner):
 
     def score(self, X, y):
         """Mean per-row F1 of the predicted tag sets (rows with tags only)."""
-        tags = _check_tags(y, len(y))
         pred = self.predict(X)
+        tags = _check_tags(y, len(pred))
         f1 = []
         for p, t in zip(pred, tags):
             if t is None:

@@ -29,9 +29,6 @@ from mmfeat.utils._tags import get_item_tags, with_item_tags
 
 __all__ = ["BaseCaptioner", "make_image_features"]
 
-# HOG at 64x64 (8x8 cells, 3x3 blocks) is 36 L2-Hys blocks: norm 6
-_HOG_WEIGHT = 1.0 / 6.0
-
 
 def make_image_features(
     *, image_size=(64, 64), color_weight=1.0, on_error="missing", n_jobs=None
@@ -98,8 +95,9 @@ class BaseCaptioner(CheckedStateMixin, BaseEstimator):
     elsewhere), anything else is a transformer (an mmfeat extractor, a
     fuser over a table, a Pipeline). A row whose features are NaN (an
     unreadable, missing or corrupt item) is left out of ``fit`` and gets no
-    output from ``predict``; the item's error reaches
-    :func:`mmfeat.collect_item_errors` with its row.
+    output from ``predict``; an unreadable or corrupt item's error reaches
+    :func:`mmfeat.collect_item_errors` with its row (a missing item, ``None``
+    or a NaN row of a feature matrix, is no error: it is missing).
     """
 
     _common_constraints = {
@@ -159,7 +157,7 @@ class BaseCaptioner(CheckedStateMixin, BaseEstimator):
         )
         return F
 
-    def _features(self, X, *, fit, y=None, offset=0):
+    def _features(self, X, *, fit, offset=0):
         """Feature matrix of ``X`` and the rows that have features.
 
         Item errors are reported once per (row, source, reason), with the
@@ -167,12 +165,24 @@ class BaseCaptioner(CheckedStateMixin, BaseEstimator):
         one raises.
         """
         n = _n_rows(X)
+        if fit:
+            # a refit leaves nothing of the previous fit's input behind
+            passthrough = self.transformer == "passthrough"
+            self.transformer_ = None if passthrough else self._new_transformer()
+            if passthrough:
+                self.n_features_in_ = X.shape[1] if hasattr(X, "shape") else None
+                if self.n_features_in_ is None:
+                    raise ParameterError(
+                        'transformer="passthrough" takes X as a 2-D numeric '
+                        f"matrix; got {type(X).__name__}"
+                    )
+            elif hasattr(self, "n_features_in_"):
+                del self.n_features_in_
         with capture_item_errors() as log:
             if self.transformer == "passthrough":
                 F = X
             elif fit:
-                self.transformer_ = self._new_transformer()
-                F = self.transformer_.fit_transform(X, y)
+                F = self.transformer_.fit_transform(X)
             else:
                 F = self.transformer_.transform(X)
         errors = list(dict.fromkeys((e.row, e.source, e.reason) for e in log))
@@ -253,6 +263,13 @@ class BaseCaptioner(CheckedStateMixin, BaseEstimator):
         return with_item_tags(
             tags, modality=modality, reads_files=reads, target=self._target_kind()
         )
+
+    def _check_transformer_state(self):
+        if self.transformer == "passthrough":
+            if getattr(self, "transformer_", None) is not None:
+                raise state_error(self, 'transformer="passthrough" with a transformer_')
+        elif not hasattr(getattr(self, "transformer_", None), "transform"):
+            raise state_error(self, "transformer_ is missing or cannot transform")
 
     def _check_rows(self, name, rows, n):
         rows = np.asarray(rows)

@@ -180,10 +180,20 @@ default="tfidf-cosine"
         return self
 
     def _check_fitted_state(self):
-        if not isinstance(self.captioner_, NearestNeighborCaptioner) or not isinstance(
-            self.attributes_, AttributeCaptioner
+        self._check_transformer_state()
+        cap, att = self.captioner_, self.attributes_
+        if not (
+            isinstance(cap, NearestNeighborCaptioner)
+            and isinstance(att, AttributeCaptioner)
+            and cap.transformer == att.transformer == "passthrough"
+            and getattr(cap, "n_features_in_", None)
+            == getattr(att, "n_features_in_", None)
         ):
-            raise state_error(self, "captioner_ and attributes_ of the wrong type")
+            raise state_error(
+                self,
+                "captioner_ and attributes_ must be a NearestNeighborCaptioner "
+                "and an AttributeCaptioner on the same passthrough features",
+            )
 
     def _rerank(self, F, k):
         cands = self.captioner_.predict_candidates(F, k=self.n_candidates)

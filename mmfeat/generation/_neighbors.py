@@ -173,8 +173,6 @@ default="tfidf-cosine"
         self : NearestNeighborCaptioner
         """
         X = self._column(X, fit=True)
-        if self.transformer == "passthrough":
-            self.n_features_in_ = X.shape[1] if hasattr(X, "shape") else None
         F, ok = self._features(X, fit=True)
         texts = check_texts(y, F.shape[0])
         self._fit_gallery(F, ok, texts)
@@ -235,10 +233,16 @@ default="tfidf-cosine"
             self.text_vectors_ = [vec.fit_transform(self.texts_).tocsr()]
 
     def _check_fitted_state(self):
+        self._check_transformer_state()
         G = self.embedding_
         if not (sp.issparse(G) or isinstance(G, np.ndarray)) or G.ndim != 2:
             raise state_error(self, "embedding_ must be a 2-D array or sparse matrix")
+        values = G.data if sp.issparse(G) else G
+        if values.dtype.kind != "f" or not np.isfinite(values).all():
+            raise state_error(self, "embedding_ must hold finite floats")
         n_img = G.shape[0]
+        if n_img < 1:
+            raise state_error(self, "embedding_ holds no training photo")
         ptr = check_array_arg(self.caption_ptr_, "caption_ptr_", ndim=1, owner=self)
         ids = check_array_arg(self.caption_text_, "caption_text_", ndim=1, owner=self)
         if not (
@@ -258,6 +262,13 @@ default="tfidf-cosine"
         if len(self.gallery_rows_) != n_img:
             raise state_error(self, "gallery_rows_ must have one row per photo")
         vectors = getattr(self, "text_vectors_", None)
+        orders = {"cider": 4, "tfidf-cosine": 1}.get(self.consensus)
+        if orders is not None and (
+            not isinstance(vectors, list) or len(vectors) != orders
+        ):
+            raise state_error(
+                self, f"consensus={self.consensus!r} needs {orders} text_vectors_"
+            )
         if vectors is not None:
             for v in vectors:
                 if not sp.issparse(v) or v.shape[0] != len(self.texts_):
@@ -265,6 +276,8 @@ default="tfidf-cosine"
                         self, "text_vectors_ must have one row per caption"
                     )
         if self.consensus == "cider":
+            if len(self.text_norms_) != 4:
+                raise state_error(self, "text_norms_ must hold 4 orders")
             for nrm in self.text_norms_:
                 check_array_arg(
                     nrm, "text_norms_", shape=(len(self.texts_),), owner=self

@@ -39,7 +39,7 @@ from mmfeat.utils._sklearn_compat import (
     check_is_fitted,
     validate_data,
 )
-from mmfeat.utils._state import CheckedStateMixin
+from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tables import select_columns
 
 __all__ = ["CrossModalRetriever", "SharedSpaceEmbedder"]
@@ -372,7 +372,7 @@ class CrossModalRetriever(CheckedStateMixin, BaseEstimator):
         )
 
 
-class SharedSpaceEmbedder(TransformerMixin, BaseEstimator):
+class SharedSpaceEmbedder(CheckedStateMixin, TransformerMixin, BaseEstimator):
     """One modality's vectors in a :class:`CrossModalRetriever`'s shared space.
 
     A transformer for the estimators that take one (a captioner's photo
@@ -456,6 +456,11 @@ class SharedSpaceEmbedder(TransformerMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
+
+    def _check_fitted_state(self):
+        names = list(getattr(self.retriever_, "modality_names_", []))
+        if self.modality not in names:
+            raise state_error(self, f"modality {self.modality!r} is not one of {names}")
 
     def transform(self, X):
         """The rows' vectors in the shared space (NaN rows: unusable items)."""

@@ -358,7 +358,12 @@ class BatchScorer:
             {"all_missing": lambda old: "prior"},
             only=lambda est: is_modality_ensemble(est),
         )
-        self.classes_ = getattr(inner, "classes_", getattr(model, "classes_", None))
+        if get_item_tags(inner).target is not None:
+            # a captioner's classes_ (per attribute slot, or tags) are not
+            # the classes of its predictions: those are texts
+            self.classes_ = None
+        else:
+            self.classes_ = getattr(inner, "classes_", getattr(model, "classes_", None))
         self._has_proba = hasattr(model, "predict_proba") and self.classes_ is not None
         mods = _modalities(model)
         self._parts = mods

@@ -1,6 +1,7 @@
 """``mmfeat caption``: a saved captioner over a records file, like ``mmfeat score``."""
 
 import os
+import time
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion import get_modalities, unwrap_model
@@ -87,7 +88,9 @@ def caption_file(
             {"records": os.fspath(records), "model": os.fspath(model)},
             {"output": os.fspath(output), "errors": os.fspath(err_path)},
         )
+    t0 = time.perf_counter()
     model, path = load_model(model, trusted=trusted, max_bytes=max_model_bytes)
+    load_seconds = time.perf_counter() - t0
     _check_captioner(model, path)
     if root is None:
         root = os.path.dirname(os.path.abspath(os.fspath(records)))
@@ -99,7 +102,7 @@ def caption_file(
         confine_to_root=confine_to_root,
         prediction_column="caption",
     )
-    return score_file(
+    summary = score_file(
         scorer,
         records,
         output,
@@ -110,3 +113,7 @@ def caption_file(
         progress=progress,
         model_id=file_sha256(path) if path is not None else None,
     )
+    # the model was loaded here, not by score_file
+    summary["load_seconds"] += load_seconds
+    summary["seconds"] += load_seconds
+    return summary

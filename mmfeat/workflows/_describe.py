@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from mmfeat.utils._tags import get_item_tags
 from mmfeat.workflows._common import load_model
 
 __all__ = ["describe_model"]
@@ -114,7 +115,10 @@ def describe_model(model, *, trusted=None, max_bytes=None):
     model, path = load_model(model, trusted=trusted, max_bytes=max_bytes)
     inner = unwrap_model(model)
     meta = meta or {}
-    classes = getattr(inner, "classes_", None)
+    # a captioner predicts texts: its classes_ (per slot, or tags) are not
+    # what it predicts
+    captioner = get_item_tags(inner).target is not None
+    classes = None if captioner else getattr(inner, "classes_", None)
     out = {
         "file": path,
         "file_bytes": None if path is None else os.path.getsize(path),

@@ -133,3 +133,28 @@ def test_caption_file_from_python(setup, tmp_path):
     folder, nn, *_ = setup
     summary = caption_file(nn, folder / "records.csv", tmp_path / "c.csv", chunk_size=3)
     assert summary["rows"] == 9 and summary["scored"] == 7
+
+
+def test_caption_and_info_on_slots_of_different_sizes(setup, tmp_path, capsys):
+    folder, *_ = setup
+    table = pd.read_csv(folder / "records.csv")
+    train = pd.DataFrame(
+        {"image": [str(folder / "images" / f"t{i}.png") for i in range(18)]}
+    )
+    attrs = pd.DataFrame(
+        {
+            "colour": [list(_COLOURS)[i % 3] for i in range(18)],
+            "fit": ["slim", "loose"] * 9,
+        }
+    )
+    model = AttributeCaptioner(
+        "{fit} {colour} shirt", classifier=LogisticRegression(max_iter=500)
+    ).fit(train, attrs)
+    mmfeat.save(model, tmp_path / "two.skops")
+    out = tmp_path / "two.csv"
+    argv = ["caption", str(tmp_path / "two.skops"), str(folder / "records.csv")]
+    assert main([*argv, "-o", str(out), "--root", str(folder)]) == 0
+    got = pd.read_csv(out, keep_default_na=False)
+    assert len(got) == len(table) and got.loc[0, "caption"].endswith(" shirt")
+    assert main(["info", str(tmp_path / "two.skops")]) == 0
+    assert "AttributeCaptioner" in capsys.readouterr().out

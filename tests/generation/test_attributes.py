@@ -218,3 +218,59 @@ def test_a_tag_whose_best_cut_is_noise_keeps_the_default_cut():
     truth = np.arange(200) < 50
     cut = _best_threshold(scores, truth)
     assert 0.0 < cut < 0.3 and ((scores >= cut) == truth).all()
+
+
+def test_more_tampered_attribute_tag_and_hybrid_state_is_refused(rng):
+    from mmfeat.exceptions import ModelStateError
+
+    F, y = _catalogue(rng)
+    att = AttributeCaptioner("{colour} {type}", "passthrough").fit(F, y)
+    for edit, match in [
+        (dict(template="{colour} {size}"), "size"),
+        (dict(classes_=[np.array(["Red", "Blue"], dtype=object)] * 2), "colour"),
+    ]:
+        state = {**att.__getstate__(), **edit}
+        with pytest.raises(ModelStateError, match=match):
+            AttributeCaptioner.__new__(AttributeCaptioner).__setstate__(state)
+    tags = [[c, t] for c, t in zip(y.colour, y.type)]
+    tp = TagPredictor("passthrough", min_count=1).fit(F, tags)
+    state = {**tp.__getstate__(), "thresholds_": np.full(len(tp.classes_), np.nan)}
+    with pytest.raises(ModelStateError, match="thresholds_"):
+        TagPredictor.__new__(TagPredictor).__setstate__(state)
+    hyb = HybridCaptioner(["colour"], text_column="title", transformer="passthrough")
+    hyb.fit(F, y)
+    inner = hyb.captioner_.set_params(transformer=None)
+    state = {**hyb.__getstate__(), "captioner_": inner}
+    with pytest.raises(ModelStateError, match="passthrough"):
+        HybridCaptioner.__new__(HybridCaptioner).__setstate__(state)
+
+
+def test_scores_check_that_y_matches_x(rng):
+    F, y = _catalogue(rng)
+    att = AttributeCaptioner("{colour} {type}", "passthrough").fit(F, y)
+    with pytest.raises(ParameterError, match="rows"):
+        att.score(F, y.head(5))
+    with pytest.raises(ParameterError, match="no column"):
+        att.score(F, y[["colour"]])
+    tags = [[c, t] for c, t in zip(y.colour, y.type)]
+    tp = TagPredictor("passthrough").fit(F, tags)
+    with pytest.raises(ParameterError, match="entries for"):
+        tp.score(F, tags[:5])
+    unknown = [pd.NA if i == 0 else t for i, t in enumerate(tags)]
+    with pytest.raises(InputError, match="row 0"):
+        TagPredictor("passthrough").fit(F, unknown)
+    with mmfeat.collect_item_errors() as errors:
+        TagPredictor("passthrough", on_error="missing").fit(F, unknown)
+    assert [e.row for e in errors] == [0]
+
+
+def test_multilabel_classifier_scores_take_the_positive_class_column(rng):
+    from sklearn.multioutput import MultiOutputClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    F, y = _catalogue(rng)
+    tags = [[c, t] for c, t in zip(y.colour, y.type)]
+    tp = TagPredictor(
+        "passthrough", estimator=MultiOutputClassifier(KNeighborsClassifier(3))
+    ).fit(F, tags)
+    assert tp.score(F, tags) > 0.95

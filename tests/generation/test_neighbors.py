@@ -229,9 +229,9 @@ def test_grid_search_with_the_cider_scorer(rng):
         cv=3,
         scoring=make_caption_scorer("cider"),
     ).fit(F, texts)
-    assert set(search.cv_results_["mean_test_score"].round(6)) and np.isfinite(
-        search.best_score_
-    )
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and np.isfinite(scores).all()
+    assert search.best_score_ == scores.max()
     pipe = make_pipeline(
         FunctionTransformer(np.abs), NearestNeighborCaptioner("passthrough")
     )
@@ -283,3 +283,49 @@ def test_features_of_another_width_are_refused_with_a_clear_error(rng):
     model = NearestNeighborCaptioner("passthrough").fit(F, texts)
     with pytest.raises(InputError, match="columns"):
         model.predict(F[:, :3])
+
+
+def test_a_refit_leaves_nothing_of_the_previous_input_behind(rng, tmp_path):
+    import cv2
+
+    from mmfeat.fusion import get_modalities
+
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"p{i}.png"
+        cv2.imwrite(str(p), np.full((20, 20, 3), 40 * i, np.uint8))
+        paths.append(str(p))
+    model = NearestNeighborCaptioner(n_neighbors=2).fit(
+        pd.DataFrame({"image": paths}), [f"t{i}" for i in range(6)]
+    )
+    assert get_modalities(model)[0].estimator is model.transformer_
+    F, texts, _ = _clusters(rng, n_per=2)
+    model.set_params(transformer="passthrough").fit(F, texts)
+    assert model.transformer_ is None and model.n_features_in_ == F.shape[1]
+    # no stale image extractor: nothing is read as a file
+    assert get_modalities(model)[0].estimator is None
+    with pytest.raises(ParameterError, match="2-D numeric matrix"):
+        NearestNeighborCaptioner("passthrough").fit(list(F), texts)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda s: s.update(text_vectors_=[]), "text_vectors_"),
+        (lambda s: s.pop("text_vectors_"), "text_vectors_"),
+        (lambda s: s.update(embedding_=np.full((0, 3), 0.0, np.float32)), "photo"),
+        (
+            lambda s: s["embedding_"].__setitem__((0, 0), np.nan),
+            "finite",
+        ),
+        (lambda s: s.update(transformer_=None, transformer=None), "transformer_"),
+    ],
+)
+def test_loaded_state_that_would_misbehave_is_refused(rng, edit, match):
+    F, texts, _ = _clusters(rng)
+    model = NearestNeighborCaptioner("passthrough").fit(F, texts)
+    state = dict(model.__getstate__())
+    state["embedding_"] = state["embedding_"].copy()
+    edit(state)
+    with pytest.raises(ModelStateError, match=match):
+        NearestNeighborCaptioner.__new__(NearestNeighborCaptioner).__setstate__(state)
