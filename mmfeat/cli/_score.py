@@ -64,7 +64,17 @@ def format_parser(parser, *, output_help="predictions, .parquet or .csv"):
 
 def main(args, out, err):
     """Run ``mmfeat score``; return the exit status."""
-    from mmfeat.scoring import parallel_backend, score_file
+    from mmfeat.scoring import score_file
+
+    return run_file_command(args, out, err, score_file, ("scored", "a prediction"))
+
+
+def run_file_command(args, out, err, work, words):
+    """Run ``work`` (``score_file`` or ``caption_file``) with the score options.
+
+    ``words`` is ``(verb, what a scored record has)`` for the summary line.
+    """
+    from mmfeat.scoring import parallel_backend
 
     kwargs = dict(
         errors=args.errors,
@@ -82,9 +92,9 @@ def main(args, out, err):
     try:
         if args.scheduler:
             with parallel_backend(args.scheduler):
-                summary = score_file(args.model, args.records, args.output, **kwargs)
+                summary = work(args.model, args.records, args.output, **kwargs)
         else:
-            summary = score_file(args.model, args.records, args.output, **kwargs)
+            summary = work(args.model, args.records, args.output, **kwargs)
     except KeyboardInterrupt:
         print(
             "\ninterrupted: finished chunks are kept; run the same command "
@@ -102,11 +112,12 @@ def main(args, out, err):
         if summary["resumed_chunks"]
         else ""
     )
+    verb, has = words
     print(
-        f"scored {rows} records in {summary['scoring_seconds']:.1f} s "
+        f"{verb} {rows} records in {summary['scoring_seconds']:.1f} s "
         f"({summary['rows_per_s']:.0f} rows/s; {overall:.0f} rows/s with the "
-        f"{startup:.1f} s start-up{resumed}): {summary['scored']} with a "
-        f"prediction, {summary['unscored']} without -> {summary['output']}",
+        f"{startup:.1f} s start-up{resumed}): {summary['scored']} with "
+        f"{has}, {summary['unscored']} without -> {summary['output']}",
         file=out,
     )
     print(f"{summary['errors']} error entries -> {summary['errors_path']}", file=out)
