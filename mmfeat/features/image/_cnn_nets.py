@@ -21,12 +21,10 @@ no network.
 import contextlib
 import copy
 import os
-import re
-
-from joblib import effective_n_jobs
 
 from mmfeat.exceptions import MmfeatError, ParameterError
 from mmfeat.features.image._cnn_deps import import_torch, import_torchvision
+from mmfeat.utils._torch import resolve_device, torch_threads
 
 try:
     torch = import_torch()
@@ -384,43 +382,6 @@ def layer_module(module, name):
 # --------------------------------------------------------------------------
 # Running: device, precision, threads, placement, normalisation
 # --------------------------------------------------------------------------
-def resolve_device(device):
-    """The torch.device for ``device`` ("auto", "cpu", "cuda", "cuda:N")."""
-    if not isinstance(device, str):
-        raise ParameterError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
-        )
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match is None:
-        raise ParameterError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
-        )
-    if not torch.cuda.is_available():
-        why = (
-            f"this torch ({torch.__version__}) is a CPU build"
-            if torch.version.cuda is None
-            else "torch sees no GPU (no NVIDIA device or driver)"
-        )
-        raise ParameterError(
-            f"device={device!r} but {why}. Use device='auto' (the GPU when there is "
-            "one, else the CPU) or device='cpu'; for the GPU, install a CUDA build "
-            "of torch on a machine with an NVIDIA GPU. A fitted extractor: "
-            "extractor.set_params(device='cpu')"
-        )
-    index = int(match.group(1)) if match.group(1) else torch.cuda.current_device()
-    count = torch.cuda.device_count()
-    if index >= count:
-        raise ParameterError(
-            f"device={device!r} but torch sees {count} GPU(s) (cuda:0 to "
-            f"cuda:{count - 1}); choose one of those, or device='auto'"
-        )
-    return torch.device("cuda", index)
-
-
 def autocast_dtype(precision, device):
     """The autocast dtype of ``precision`` on ``device``; None for fp32."""
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
@@ -435,24 +396,6 @@ def autocast(device, dtype):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-@contextlib.contextmanager
-def torch_threads(n_jobs, device):
-    """Run the body with ``n_jobs`` torch CPU threads (joblib semantics), restored.
-
-    Only on a CPU device: with a GPU, torch's own setting stays (its CPU
-    threads then copy batches into pinned memory).
-    """
-    before = torch.get_num_threads()
-    n = max(1, effective_n_jobs(n_jobs)) if device.type == "cpu" else None
-    if n is not None and n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def runs_on(module, device):
