@@ -2,7 +2,6 @@
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import softmax
 
 __all__ = ["learn_weights"]
 
@@ -35,20 +34,30 @@ def learn_weights(probas, y, sample_weight=None):
     sw = np.ones(keep.sum()) if sample_weight is None else sample_weight[keep]
     sw = sw / sw.sum()
 
-    def loss(theta):
-        w = softmax(theta)
-        num = picked @ w
-        den = present @ w
+    def loss(w):
+        # the fused probability of the true class is scale-free in w; the
+        # last term pins the scale (sum 1) so the optimum is a point
+        num = np.maximum(picked @ w, 1e-300)
+        den = np.maximum(present @ w, 1e-300)
         p = np.clip(num / den, 1e-15, 1.0)
-        return -(sw * np.log(p)).sum()
+        total = w.sum()
+        value = -(sw * np.log(p)).sum() + (total - 1.0) ** 2
+        grad = -(sw[:, None] * (picked / num[:, None] - present / den[:, None])).sum(0)
+        return value, grad + 2.0 * (total - 1.0)
 
     best = None
-    # a few starts: the simplex corners' neighbourhood and the centre
-    starts = [np.zeros(m)] + [np.eye(m)[i] * 2.0 for i in range(m)]
+    # on the simplex's closure, with bounds w >= 0, so a modality that does
+    # not help reaches exactly 0 (a softmax parametrisation only nears it);
+    # starts: the centre and near each corner
+    starts = [np.full(m, 1.0 / m)] + [
+        np.where(np.arange(m) == i, 0.9, 0.1 / max(m - 1, 1)) for i in range(m)
+    ]
     for start in starts:
-        res = minimize(loss, start, method="L-BFGS-B")
+        res = minimize(
+            loss, start, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * m
+        )
         if best is None or res.fun < best.fun:
             best = res
-    w = softmax(best.x)
-    w[w < 1e-6] = 0.0
+    w = np.maximum(best.x, 0.0)
+    w[w < 1e-6 * w.max()] = 0.0
     return w / w.sum()
