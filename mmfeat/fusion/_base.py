@@ -31,7 +31,30 @@ from mmfeat.utils._sklearn_compat import (
 from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tables import check_table
 
-__all__ = []
+__all__ = ["check_class_target"]
+
+
+def check_class_target(est, y):
+    """``y`` as a 1-D array of class labels, with scikit-learn's messages."""
+    name = type(est).__name__
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. "
+            "Please change the shape of y to (n_samples,), for example "
+            "using ravel().",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    check_classification_targets(y)
+    return y
 
 
 class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition):
@@ -109,27 +132,7 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
         return check_table(self, X, reset=reset)
 
     def _check_y(self, y):
-        name = type(self).__name__
-        if y is None:
-            raise ValueError(
-                f"{name} requires y to be passed, but the target y is None"
-            )
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected. "
-                "Please change the shape of y to (n_samples,), for example "
-                "using ravel().",
-                DataConversionWarning,
-                stacklevel=3,
-            )
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}")
-        if y.dtype.kind in "fc" and not np.isfinite(y).all():
-            raise ValueError("Input y contains NaN or infinity.")
-        check_classification_targets(y)
-        return y
+        return check_class_target(self, y)
 
     def _fit_base(self, X, y, sample_weight, oof_cv, groups=None):
         """Fit the modality models; return out-of-fold probabilities."""

@@ -19,7 +19,12 @@ from sklearn.svm import LinearSVC
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.features.text import TfidfExtractor
-from mmfeat.fusion import LateFusionClassifier, ModalityStackingClassifier
+from mmfeat.fusion import (
+    LateFusionClassifier,
+    ModalityStackingClassifier,
+    NonNegativeLogisticRegression,
+)
+from mmfeat.fusion._stacking import META_CS
 from tests.fusion._helpers import (
     ab_estimators,
     av_data,
@@ -182,7 +187,14 @@ def test_stacking_meta_features_and_oof():
     model = ModalityStackingClassifier(ab_estimators(), cv=3).fit(X, y)
     # 3 probabilities + 1 indicator per modality
     assert model.final_estimator_.n_features_in_ == 8
-    assert isinstance(model.final_estimator_, LogisticRegression)
+    # the default meta-model: non-negative on the probabilities, the
+    # indicators (columns 3 and 7) free
+    meta = model.final_estimator_
+    assert isinstance(meta, NonNegativeLogisticRegression)
+    assert meta.free_columns.tolist() == [3, 7]
+    probability = np.r_[0:3, 4:7]
+    assert (meta.coef_[:, probability] >= 0).all()
+    assert meta.C in META_CS and set(model.meta_cv_loss_) == set(META_CS)
     for p in model.oof_proba_.values():
         assert p.shape == (90, 3)
         assert not np.isnan(p).any()
