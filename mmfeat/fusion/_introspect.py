@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from mmfeat.fusion._base import BaseModalityEnsemble
 from mmfeat.fusion._fuser import MultimodalFuser
 from mmfeat.fusion._modality import split_modality_model
+from mmfeat.fusion._neural import NeuralFusionClassifier
 from mmfeat.utils._tags import get_item_tags
 
 __all__ = [
@@ -104,12 +105,14 @@ def get_modalities(model):
     modalities : list of Modality
         ``(name, estimator, columns, selector)`` per modality, in the
         model's order (as its ``(name, estimator, columns)`` triples):
-        the ensemble's members, or the fuser's blocks (dropped blocks left
-        out). A captioner of :mod:`mmfeat.generation` (tagged with an
-        ``item_tags.target``) has the modalities of its fitted
-        ``transformer_`` when that is a fusion model, else one modality
-        ``"X"`` read by it. Any other model is one modality ``"X"`` whose
-        columns are ``feature_names_in_`` when it has them.
+        the ensemble's members, a :class:`NeuralFusionClassifier`'s
+        modalities (its fitted transformers), or the fuser's blocks
+        (dropped blocks left out). A captioner of
+        :mod:`mmfeat.generation` (tagged with an ``item_tags.target``)
+        has the modalities of its fitted ``transformer_`` when that is a
+        fusion model, else one modality ``"X"`` read by it. Any other
+        model is one modality ``"X"`` whose columns are
+        ``feature_names_in_`` when it has them.
 
     Examples
     --------
@@ -131,6 +134,13 @@ def get_modalities(model):
         return [
             Modality(name, part, _as_list(cols), cols)
             for (name, _, cols), part in zip(model.estimators, fitted)
+        ]
+    if isinstance(model, NeuralFusionClassifier):
+        parts = getattr(model, "transformers_", None)
+        if parts is None or len(parts) != len(model.modalities):
+            parts = model.modalities
+        return [
+            Modality(name, part, _as_list(cols), cols) for name, part, cols in parts
         ]
     fuser = find_fuser(model)
     if fuser is not None:
@@ -161,9 +171,16 @@ def get_modalities(model):
 
 
 def is_fusion_model(model):
-    """True for an ensemble, a fuser or a Pipeline with one (search CVs unwrapped)."""
+    """True for an ensemble, a deep fusion network, a fuser or a Pipeline with one.
+
+    Search CVs (and :class:`FusionSearchCV`) are unwrapped first.
+    """
     model = unwrap_model(model)
-    return is_modality_ensemble(model) or find_fuser(model) is not None
+    return (
+        is_modality_ensemble(model)
+        or isinstance(model, NeuralFusionClassifier)
+        or find_fuser(model) is not None
+    )
 
 
 def predict_with_presence(model, X):
