@@ -45,10 +45,12 @@ def format_parser(parser):
     parser.add_argument("--label-col", required=True, help="column of class labels")
     parser.add_argument(
         "--fusion",
-        choices=["early", "late", "stacking"],
+        choices=["early", "late", "stacking", "deep", "auto"],
         default="late",
         help="feature-level (early), late fusion with weights learned "
-        "out-of-fold, or stacking (default: late)",
+        "out-of-fold, stacking, one network over every modality (deep; needs "
+        "torch), or auto: the best of all of them and of each modality alone "
+        "by cross-validation on the training records (default: late)",
     )
     parser.add_argument(
         "--classifier",
@@ -137,7 +139,20 @@ def main(args, out, err):
     if report is not None:
         print(f"\nheld-out report ({result['n_held_out']} records):", file=out)
         print(report.to_string(float_format=lambda v: f"{v:.4f}"), file=out)
-    weights = getattr(result["model"], "weights_", None)
+    model = result["model"]
+    results = getattr(model, "cv_results_", None)
+    if isinstance(results, dict) and "candidate" in results:
+        print(
+            "\nfusion candidates (cross-validated on the training records):", file=out
+        )
+        for name, score, note in zip(
+            results["candidate"], results["mean_test_score"], results["note"]
+        ):
+            mark = "*" if name == model.best_candidate_ else " "
+            shown = f"  ({note})" if note else ""
+            print(f" {mark} {name:<14} {score:.4f}{shown}", file=out)
+        model = model.best_estimator_
+    weights = getattr(model, "weights_", None)
     if isinstance(weights, dict) and len(weights) > 1:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in weights.items())
         print(f"fusion weights: {shown}", file=out)

@@ -17,7 +17,7 @@ IMAGE_FEATURES = ("hog", "sift", "color", "cnn")
 TEXT_FEATURES = ("auto", "word", "char")
 _IMAGE_ALIASES = {"bovw": "sift"}
 _CLASSIFIERS = ("logistic", "linear-svm", "random-forest")
-_FUSIONS = ("early", "late", "stacking")
+_FUSIONS = ("early", "late", "stacking", "deep", "auto")
 
 
 def _classifier(name, random_state, *, sparse=False):
@@ -131,7 +131,7 @@ def make_default_model(
     columns : dict of str to str
         Modality kind (``"image"``, ``"text"``, ``"audio"``) to the column
         that holds it: paths for images and audio, strings for text.
-    fusion : {"early", "late", "stacking"}, default="late"
+    fusion : {"early", "late", "stacking", "deep", "auto"}, default="late"
         ``"early"``: the modalities' features are fused by a
         :class:`~mmfeat.fusion.MultimodalFuser` (L2-normalised blocks) and
         one classifier learns from them. ``"late"``: one classifier per
@@ -141,7 +141,13 @@ def make_default_model(
         weak modality gets a small weight instead of dragging the fusion
         down. ``"stacking"``: a
         logistic regression learns from the modalities' out-of-fold
-        probabilities (:class:`~mmfeat.fusion.ModalityStackingClassifier`).
+        probabilities (:class:`~mmfeat.fusion.ModalityStackingClassifier`,
+        non-negative coefficients). ``"deep"``: one network over the
+        modalities' features (:class:`~mmfeat.fusion.NeuralFusionClassifier`;
+        needs torch). ``"auto"``: :class:`~mmfeat.fusion.FusionSearchCV`
+        chooses among each modality alone, late fusion (equal and learned
+        weights), stacking, early fusion and, with torch, deep fusion, by a
+        3-fold cross-validation inside the training rows.
     classifier : {"logistic", "linear-svm", "random-forest"}, default="logistic"
         The per-modality (or the early-fusion) classifier.
     image_features : sequence of str, default=("hog", "color")
@@ -183,8 +189,10 @@ def make_default_model(
     'learn'
     """
     from mmfeat.fusion import (
+        FusionSearchCV,
         LateFusionClassifier,
         ModalityStackingClassifier,
+        NeuralFusionClassifier,
         make_fuser,
     )
 
@@ -235,6 +243,16 @@ def make_default_model(
         # one modality: nothing to weigh, no out-of-fold fits
         weights = "learn" if len(estimators) > 1 else None
         return LateFusionClassifier(estimators, weights=weights, cv=3, n_jobs=n_jobs)
+    if fusion == "auto":
+        return FusionSearchCV(
+            estimators, cv=3, random_state=random_state, n_jobs=n_jobs
+        )
+    if fusion == "deep":
+        return NeuralFusionClassifier(
+            [(name, est[:-1], col) for name, est, col in estimators],
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
     return ModalityStackingClassifier(
         estimators,
         final_estimator=LogisticRegression(C=1.0, max_iter=2000),

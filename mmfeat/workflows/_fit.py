@@ -101,10 +101,10 @@ def _prior_for_empty_rows(model):
     The held-out report must not stop at a row whose only image is
     unreadable; the saved model keeps its own ``all_missing``.
     """
-    from mmfeat.fusion import is_modality_ensemble, unwrap_model
+    from mmfeat.fusion import unwrap_model
 
     inner = unwrap_model(model)
-    if not is_modality_ensemble(inner):
+    if "all_missing" not in inner.get_params(deep=False):
         yield
         return
     before = inner.get_params(deep=False).get("all_missing")
@@ -204,7 +204,7 @@ def fit_file(
         :func:`~mmfeat.recipes.make_default_model` with ``fusion``,
         ``classifier``, ``image_features`` and ``text_features``, which are
         ignored when a model is given.
-    fusion : {"early", "late", "stacking"}, default="late"
+    fusion : {"early", "late", "stacking", "deep", "auto"}, default="late"
         See :func:`~mmfeat.recipes.make_default_model`; late fusion learns
         its weights.
     classifier : {"logistic", "linear-svm", "random-forest"}, default="logistic"

@@ -188,3 +188,45 @@ def test_fit_help_states_the_row_convention(capsys):
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "0-based positions of the records in the file" in text, command
+
+
+def test_fit_fusion_auto_prints_every_candidate_and_saves_the_search(table, capsys):
+    from mmfeat.fusion import FusionSearchCV
+
+    folder, _ = table
+    path, out = _fit(
+        folder,
+        capsys,
+        *("--image-col", "image", "--text-col", "title", "--fusion", "auto"),
+        name="auto.skops",
+    )
+    model = mmfeat.load(path)
+    assert isinstance(model, FusionSearchCV)
+    assert "fusion candidates (cross-validated on the training records)" in out.out
+    for name in model.cv_results_["candidate"]:
+        assert re.search(rf"^ [* ] {re.escape(name)}\s+\d\.\d{{4}}", out.out, re.M)
+    assert re.search(rf"^ \* {re.escape(model.best_candidate_)}\s", out.out, re.M)
+    assert "deep" in model.cv_results_["candidate"]  # torch is installed here
+
+
+def test_fit_fusion_deep_saves_a_network_that_mmfeat_score_scores(table, capsys):
+    from mmfeat.fusion import NeuralFusionClassifier
+
+    folder, _ = table
+    path, _ = _fit(
+        folder,
+        capsys,
+        *("--image-col", "image", "--text-col", "title", "--fusion", "deep"),
+        name="deep.skops",
+    )
+    model = mmfeat.load(path)
+    assert isinstance(model, NeuralFusionClassifier)
+    status = main(
+        ["score", str(path), str(folder / "records.csv"), "-o", str(folder / "d.csv")]
+        + ["--no-progress"]
+    )
+    assert status == 0
+    scored = pd.read_csv(folder / "d.csv")
+    assert len(scored) == 40
+    errors = pd.read_csv(folder / "d.errors.csv")
+    assert sorted(set(errors["row"])) == [3, 7]
