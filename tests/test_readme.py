@@ -45,7 +45,7 @@ _EXTRAS = {
 
 
 def _needs(block):
-    """The optional packages a block imports (or needs, as CNNExtractor needs torch)."""
+    """The optional packages a block imports (or needs: CNN, deep fusion need torch)."""
     tree = ast.parse(block.code)
     modules = set()
     for node in ast.walk(tree):
@@ -53,7 +53,7 @@ def _needs(block):
             modules.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module.split(".")[0])
-    if re.search(r"\bCNNExtractor\b", block.code):
+    if re.search(r"\b(CNNExtractor|NeuralFusionClassifier)\b", block.code):
         modules.add("torch")
     return sorted(modules & set(_EXTRAS))
 
