@@ -2,6 +2,7 @@
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,31 @@ def _as_features(Xt, name):
     return arr.reshape(arr.shape[0], -1) if arr.ndim != 2 else arr
 
 
+class TrainableBlock(NamedTuple):
+    """A modality whose encoder's input is computed by a backbone being trained.
+
+    ``images`` holds the decoded items of the rows that have them,
+    ``index[row]`` a row's position among them (-1: absent), and
+    ``forward(batch, train)`` the backbone's features (``width`` wide) of a
+    uint8 batch; ``module``'s parameters train with the network.
+    """
+
+    images: np.ndarray
+    index: np.ndarray
+    forward: object
+    module: object
+    width: int
+
+    @property
+    def shape(self):
+        return (len(self.index), self.width)
+
+    def __getitem__(self, rows):
+        return TrainableBlock(
+            self.images, self.index[rows], self.forward, self.module, self.width
+        )
+
+
 class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseComposition):
     """Deep fusion: one network with an encoder per modality, trained end to end.
 
@@ -197,6 +223,20 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
         ``<name>__<param>``.
     fusion : {"concat", "gated"}, default="concat"
         How the modality embeddings are fused.
+    wide : bool, default=True
+        Also add a linear map of each modality's features straight to the
+        class logits (a "wide and deep" network [4]_): the network then
+        contains a linear model of every modality, which a small training
+        set can fit before the deep part overfits.
+    end_to_end : bool, default=False
+        Train the backbone of every modality whose transformer offers one
+        (:meth:`CNNExtractor.trainable_encoder
+        <mmfeat.features.image.CNNExtractor.trainable_encoder>`) together
+        with the network, on the fusion's loss: its images are decoded
+        once, flipped and shifted at random while training, and the fitted
+        extractor in ``transformers_`` holds the trained backbone. Without
+        it, such a transformer is fitted on its own (fine-tuned on ``y``
+        when it is told to) and frozen.
     hidden_size : int, default=256
         Units of every encoder layer and of the head.
     dropout : float, default=0.2
@@ -305,6 +345,8 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
        "Gated Multimodal Units for Information Fusion", ICLR Workshop 2017.
     .. [3] I. Loshchilov and F. Hutter, "Decoupled Weight Decay
        Regularization", ICLR 2019 (AdamW).
+    .. [4] H.-T. Cheng et al., "Wide & Deep Learning for Recommender
+       Systems", DLRS 2016.
 
     Examples
     --------
@@ -329,6 +371,7 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
         "modalities": [list, tuple],
         "fusion": [StrOptions({"concat", "gated"})],
         "wide": ["boolean"],
+        "end_to_end": ["boolean"],
         "hidden_size": [Interval(Integral, 1, _MAX_HIDDEN, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
@@ -355,6 +398,7 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
         *,
         fusion="concat",
         wide=True,
+        end_to_end=False,
         hidden_size=256,
         dropout=0.2,
         modality_dropout=0.25,
@@ -377,6 +421,7 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
         self.modalities = modalities
         self.fusion = fusion
         self.wide = wide
+        self.end_to_end = end_to_end
         self.hidden_size = hidden_size
         self.dropout = dropout
         self.modality_dropout = modality_dropout
@@ -446,14 +491,43 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
             Xm = select_columns(X, cols)
             rows = np.flatnonzero(~absent_items(Xm))
             part = take_rows(Xm, rows)
+            trainable = (
+                fit
+                and self.end_to_end
+                and not isinstance(trans, str)
+                and hasattr(trans, "trainable_encoder")
+            )
             with _in_callers_rows(rows, None, name):
                 if isinstance(trans, str):  # "passthrough"
                     Xt = part if len(rows) else None
+                elif trainable and len(rows):
+                    trans = clone(trans).fit(part, y[rows])
+                    images, ok, forward, module = trans.trainable_encoder(part)
                 elif fit:
                     trans = clone(trans)
                     Xt = trans.fit_transform(part, y[rows]) if len(rows) else None
                 else:
                     Xt = trans.transform(part) if len(rows) else None
+            if trainable and len(rows):
+                # the backbone trains with the network: its input is the
+                # decoded images, its output the encoder's features
+                used = rows[ok]
+                if not len(used):
+                    raise InputError(
+                        "no training row has this modality (every item is missing "
+                        "or unreadable)",
+                        source=name,
+                    )
+                width = len(trans.get_feature_names_out())
+                index = np.full(n, -1, dtype=np.int64)
+                index[used] = np.arange(len(used))
+                blocks.append(TrainableBlock(images[ok], index, forward, module, width))
+                mask = np.zeros(n, dtype=bool)
+                mask[used] = True
+                present.append(mask)
+                fitted.append((name, trans, cols))
+                scaling.append((np.zeros(width), np.ones(width)))
+                continue
             if Xt is None and fit:
                 raise InputError(
                     "no training row has this modality (every item is missing)",

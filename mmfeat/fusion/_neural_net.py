@@ -159,13 +159,21 @@ def network_weights(net):
     }
 
 
-def _batch_inputs(blocks, rows, present, device):
-    """Each modality's torch input for ``rows`` where ``present`` says so."""
+def _batch_inputs(blocks, rows, present, device, train=False):
+    """Each modality's torch input for ``rows`` where ``present`` says so.
+
+    A trainable block (an image backbone trained with the network) gives
+    its backbone's features of the batch's images, with gradients.
+    """
     out = []
     for m, block in enumerate(blocks):
         keep = rows[present[:, m]]
         if not len(keep):
             out.append(None)
+            continue
+        if hasattr(block, "forward"):
+            images = torch.from_numpy(block.images[block.index[keep]])
+            out.append(block.forward(images, train).to(device).float())
             continue
         part = block[keep]
         if block.ndim == 2 and hasattr(part, "indptr"):  # CSR
@@ -196,10 +204,12 @@ def _drop_modalities(present, p, rng):
     return kept
 
 
-def _loss(net, blocks, rows, present, target, row_weight, class_weight, device):
+def _loss(
+    net, blocks, rows, present, target, row_weight, class_weight, device, train=False
+):
     """Summed weighted cross-entropy of ``rows`` (``present``: their presence)."""
     logits, _ = net(
-        _batch_inputs(blocks, rows, present, device),
+        _batch_inputs(blocks, rows, present, device, train),
         torch.from_numpy(present).to(device),
     )
     losses = F.cross_entropy(
@@ -244,9 +254,11 @@ def train_network(
     """
     rng = np.random.default_rng(seed)
     net.to(device)
-    optimiser = torch.optim.AdamW(
-        net.parameters(), lr=learning_rate, weight_decay=weight_decay
-    )
+    # image backbones trained with the network (end to end): their
+    # parameters in the same optimiser, their states kept with the best epoch
+    backbones = [b.module for b in blocks if hasattr(b, "forward")]
+    params = list(net.parameters()) + [p for b in backbones for p in b.parameters()]
+    optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
     cw = None if class_weight is None else class_weight.to(device)
     curve, val_curve, val_scores = [], [], []
     best, best_state, best_epoch, stale = (-np.inf, np.inf), None, 0, 0
@@ -262,7 +274,7 @@ def train_network(
                 if modality_dropout > 0 and mask.shape[1] > 1:
                     mask = _drop_modalities(mask, modality_dropout, rng)
                 loss, w, _ = _loss(
-                    net, blocks, rows, mask, target, row_weight, cw, device
+                    net, blocks, rows, mask, target, row_weight, cw, device, train=True
                 )
                 if float(w) <= 0:
                     continue
@@ -292,7 +304,9 @@ def train_network(
                 # the loss breaks ties
                 if score > best[0] or (score == best[0] and val < best[1] - tol):
                     best, best_epoch, stale = (score, val), epoch, 0
-                    best_state = copy.deepcopy(net.state_dict())
+                    best_state = [
+                        copy.deepcopy(mod.state_dict()) for mod in (net, *backbones)
+                    ]
                 else:
                     stale += 1
             else:
@@ -312,8 +326,11 @@ def train_network(
             if len(val_rows) and stale >= n_iter_no_change:
                 break
     if best_state is not None:
-        net.load_state_dict(best_state)
+        for mod, state in zip((net, *backbones), best_state):
+            mod.load_state_dict(state)
     net.eval()
+    for mod in backbones:
+        mod.eval()
     return curve, val_curve, val_scores, best_epoch
 
 

@@ -406,3 +406,44 @@ def test_fusion_tools_see_its_modalities():
     assert proba.shape == (40, 2) and list(presence.columns) == ["image", "text"]
     report = fusion_report(model, X, y)
     assert list(report.index) == ["image", "text", "fused"]
+
+
+def test_end_to_end_trains_the_cnn_backbone_with_the_network():
+    from mmfeat.features.image import CNNExtractor
+
+    X, y = av_data(n=48, image_noise=0.3)
+
+    def model(end_to_end):
+        cnn = CNNExtractor(image_size=16, random_state=0, device="cpu")
+        return NeuralFusionClassifier(
+            [("image", cnn, "image"), ("text", TfidfExtractor(), "text")],
+            hidden_size=16,
+            max_epochs=4,
+            early_stopping=False,
+            end_to_end=end_to_end,
+            random_state=0,
+            device="cpu",
+        ).fit(X, y)
+
+    frozen, joint = model(False), model(True)
+    fresh = CNNExtractor(image_size=16, random_state=0, device="cpu").fit()
+
+    def weights(extractor):
+        return [p.detach().numpy().copy() for p in extractor.module_.parameters()]
+
+    same = [
+        np.array_equal(a, b)
+        for a, b in zip(weights(fresh), weights(frozen.transformers_[0][1]))
+    ]
+    moved = [
+        np.array_equal(a, b)
+        for a, b in zip(weights(fresh), weights(joint.transformers_[0][1]))
+    ]
+    assert all(same) and not any(moved)
+    # the trained backbone scores through transform, and survives pickling
+    proba = joint.predict_proba(X)
+    assert joint.score(X, y) >= 0.9
+    np.testing.assert_allclose(
+        pickle.loads(pickle.dumps(joint)).predict_proba(X), proba, rtol=1e-5, atol=1e-6
+    )
+    assert not joint.transformers_[0][1].module_.training

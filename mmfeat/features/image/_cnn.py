@@ -592,17 +592,14 @@ class CNNExtractor(BaseImageExtractor):
         self.n_features_in_ = 1
         return self
 
-    def _fine_tune(self, X, y, device, seed):
-        """Decode the training items once, then train (``_cnn_finetune``)."""
-        from mmfeat.features.image._cnn_finetune import fine_tune
+    def _decoded(self, X):
+        """Every item decoded once: uint8 (n, H, W, 3) images and a present mask.
 
-        nets = _nets()
-        torch = nets.torch
+        Items that cannot be read are reported (see
+        :func:`mmfeat.collect_item_errors`) and left out of the mask.
+        """
         items, stack = self._column(X)
         n = len(stack) if stack is not None else len(items)
-        y = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
-        if len(y) != n:
-            raise ParameterError(f"X has {n} items but y has {len(y)} labels")
         images = np.empty((n, *_size_pair(self.image_size), 3), dtype=np.uint8)
         present = np.zeros(n, dtype=bool)
         # read in this thread: prefetch_batches reports the bad items here
@@ -610,6 +607,71 @@ class CNNExtractor(BaseImageExtractor):
             if batch is not None:
                 images[start + rows] = batch
                 present[start + rows] = True
+        return images, present
+
+    def trainable_encoder(self, X):
+        """The fitted backbone as an encoder another model trains end to end.
+
+        For a composite with its own loss (deep fusion:
+        :class:`~mmfeat.fusion.NeuralFusionClassifier` with
+        ``end_to_end=True``): it optimises ``module``'s parameters together
+        with its own, through ``forward``; the extractor's ``transform``
+        then gives the features of the trained backbone.
+
+        Parameters
+        ----------
+        X : column of images
+            Paths, bytes, arrays or missing values.
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, H, W, 3), uint8
+            The items decoded once (``image_size``); undefined where not
+            ``present``.
+        present : ndarray of bool, shape (n_samples,)
+            Rows whose item was read (the others are reported).
+        forward : callable
+            ``forward(batch, train)``: a uint8 NHWC torch tensor (on the
+            CPU) to the features, shape ``(len(batch), n_features_out_)``,
+            on the backbone's device, with gradients. ``train=True`` puts
+            the backbone in training mode and flips and shifts the images
+            at random (seeded by ``random_state``), as fine-tuning does;
+            ``False`` is evaluation mode, no augmentation.
+        module : torch.nn.Module
+            ``module_`` itself, trained in place by the caller.
+        """
+        check_is_fitted(self, "n_features_out_")
+        from mmfeat.features.image._cnn_finetune import augment
+
+        nets = _nets()
+        torch = nets.torch
+        images, present = self._decoded(X)
+        module = self.module_
+        device = next(iter(module.parameters())).device
+        layer_module = self._layer_module(module)
+        normalise = self._normaliser(device)
+        gen = torch.Generator().manual_seed(self._seed() + 2)
+
+        def forward(batch, train):
+            module.train(train)
+            x = normalise(batch.to(device), "nhwc")
+            if train:
+                x = augment(x, gen)
+            return nets.embed(module, x, layer_module, self._take_input_, self.pooling)
+
+        return images, present, forward, module
+
+    def _fine_tune(self, X, y, device, seed):
+        """Decode the training items once, then train (``_cnn_finetune``)."""
+        from mmfeat.features.image._cnn_finetune import fine_tune
+
+        nets = _nets()
+        torch = nets.torch
+        images, present = self._decoded(X)
+        n = len(images)
+        y = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+        if len(y) != n:
+            raise ParameterError(f"X has {n} items but y has {len(y)} labels")
         labelled = np.asarray([not is_missing(v) for v in y], dtype=bool)
         keep = np.flatnonzero(present & labelled)
         labels = np.asarray([y[i] for i in keep])  # the labels' own dtype
