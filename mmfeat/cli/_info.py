@@ -43,7 +43,13 @@ def main(args, out, err):
         shown = ", ".join(map(str, classes[:30]))
         more = f" ... ({len(classes)} in all)" if len(classes) > 30 else ""
         print(f"classes ({len(classes)}): {shown}{more}", file=out)
-    if info["kind"] == "ensemble":
+    search = info.get("search")
+    if search is not None:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in search["candidates"].items())
+        print(f"chosen by cross-validation: {search['chosen']} ({shown})", file=out)
+    if info["kind"] in ("ensemble", "deep"):
+        if info.get("network"):
+            print(f"network: {info['network']}", file=out)
         print("modalities:", file=out)
         for m in info["modalities"]:
             extra = []

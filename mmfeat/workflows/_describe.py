@@ -82,7 +82,11 @@ def describe_model(model, *, trusted=None, max_bytes=None):
         class name); ``saved_at`` and ``versions`` (package to version, as
         recorded by :func:`mmfeat.save`; None and {} when not a file);
         ``classes`` (list, or None); ``kind``: ``"ensemble"`` (late fusion,
-        stacking), ``"fused"`` (a Pipeline with a fuser) or ``"other"``;
+        stacking), ``"deep"`` (a :class:`~mmfeat.fusion.NeuralFusionClassifier`,
+        with ``network`` describing it), ``"fused"`` (a Pipeline with a
+        fuser) or ``"other"``; ``search`` (a
+        :class:`~mmfeat.fusion.FusionSearchCV`'s ``chosen`` candidate and
+        every candidate's cross-validated score; absent otherwise);
         ``modalities``: per modality a dict of ``name``, ``columns`` (as the
         model selects them), ``training_rows`` and ``weight`` (None when the
         model has none) and ``steps``; ``final_estimator`` (the stacking
@@ -107,7 +111,13 @@ def describe_model(model, *, trusted=None, max_bytes=None):
     ('LateFusionClassifier', [0, 1], ['a', 'b'])
     """
     from mmfeat import model_metadata
-    from mmfeat.fusion import find_fuser, is_modality_ensemble, unwrap_model
+    from mmfeat.fusion import (
+        FusionSearchCV,
+        NeuralFusionClassifier,
+        find_fuser,
+        is_modality_ensemble,
+        unwrap_model,
+    )
 
     meta = None
     if isinstance(model, (str, os.PathLike)):
@@ -132,6 +142,12 @@ def describe_model(model, *, trusted=None, max_bytes=None):
         "steps": [],
         "parameters": _short(inner),
     }
+    if isinstance(model, FusionSearchCV) and hasattr(model, "cv_results_"):
+        res = model.cv_results_
+        out["search"] = {
+            "chosen": model.best_candidate_,
+            "candidates": dict(zip(res["candidate"], res["mean_test_score"])),
+        }
     if is_modality_ensemble(inner):
         out["kind"] = "ensemble"
         rows = getattr(inner, "n_training_rows_", None) or {}
@@ -149,6 +165,28 @@ def describe_model(model, *, trusted=None, max_bytes=None):
         final = getattr(inner, "final_estimator", None)
         if final is not None:
             out["final_estimator"] = _short(final)
+        return out
+    if isinstance(inner, NeuralFusionClassifier):
+        out["kind"] = "deep"
+        rows = getattr(inner, "n_training_rows_", None) or {}
+        parts = getattr(inner, "transformers_", None) or inner.modalities
+        for name, est, cols in parts:
+            out["modalities"].append(
+                {
+                    "name": name,
+                    "columns": cols,
+                    "training_rows": rows.get(name),
+                    "weight": None,
+                    "steps": [] if isinstance(est, str) else _steps(est),
+                }
+            )
+        spec = getattr(inner, "network_spec_", None)
+        if spec is not None:
+            out["network"] = (
+                f"{spec['fusion']} fusion of {len(spec['inputs'])} encoders of "
+                f"{spec['hidden_size']} units, {spec['n_classes']} classes"
+                + (", wide" if spec.get("wide") else "")
+            )
         return out
     fuser = find_fuser(inner)
     if fuser is not None:

@@ -207,6 +207,9 @@ def test_fit_fusion_auto_prints_every_candidate_and_saves_the_search(table, caps
         assert re.search(rf"^ [* ] {re.escape(name)}\s+\d\.\d{{4}}", out.out, re.M)
     assert re.search(rf"^ \* {re.escape(model.best_candidate_)}\s", out.out, re.M)
     assert "deep" in model.cv_results_["candidate"]  # torch is installed here
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert f"chosen by cross-validation: {model.best_candidate_} (" in info
 
 
 def test_fit_fusion_deep_saves_a_network_that_mmfeat_score_scores(table, capsys):
@@ -221,6 +224,10 @@ def test_fit_fusion_deep_saves_a_network_that_mmfeat_score_scores(table, capsys)
     )
     model = mmfeat.load(path)
     assert isinstance(model, NeuralFusionClassifier)
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert "network: concat fusion of 2 encoders of 256 units, 2 classes, wide" in info
+    assert re.search(r"^  image <- 'image' \(\d+ training rows\)$", info, re.M), info
     status = main(
         ["score", str(path), str(folder / "records.csv"), "-o", str(folder / "d.csv")]
         + ["--no-progress"]
