@@ -256,7 +256,7 @@ def choose_meta_C(Z, t, sample_weight, groups, free_columns, Cs, n_splits=3, see
             p = np.full((len(test), int(t.max()) + 1), 1e-15)
             p[:, model.classes_] = np.clip(model.predict_proba(Z[test]), 1e-15, 1)
             total += -(sw[test] * np.log(p[np.arange(len(test)), t[test]])).sum()
-        losses[C] = total
+        losses[C] = float(total)
     # ties: the smallest C, the strongest penalty
     best = min(losses, key=lambda c: (losses[c], c))
     return best, losses
