@@ -53,7 +53,7 @@ def make_av_digits_model(kind="late", *, weights=None, n_jobs=None, random_state
         :class:`~mmfeat.fusion.MultimodalFuser`, one SVC. ``"late"``: a
         :class:`~mmfeat.fusion.LateFusionClassifier` of the two pipelines.
         ``"stacking"``: a :class:`~mmfeat.fusion.ModalityStackingClassifier`
-        (logistic meta-model, 3 folds).
+        (its default non-negative logistic meta-model, 3 folds).
     weights : None, dict or "learn", default=None
         The late fusion's weights (equal by default); ``"learn"`` learns them
         on 3 out-of-fold splits.

@@ -255,6 +255,5 @@ def make_default_model(
         )
     return ModalityStackingClassifier(
         estimators,
-        final_estimator=LogisticRegression(C=1.0, max_iter=2000),
         n_jobs=n_jobs,
     )
