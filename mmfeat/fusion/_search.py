@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
@@ -499,12 +498,15 @@ default="accuracy"
                 continue
             model = self._candidate(kind)
             t0 = time.perf_counter()
+            # folds one after the other: the candidate parallelises inside
+            # (the fuser's blocks, torch's threads), and a table of decoded
+            # images is not copied into every worker
             job = collecting(_fold_proba)
             parts = unpack_collected(
-                Parallel(n_jobs=self.n_jobs if kind == "early" else None)(
-                    delayed(job)(model, X, y_enc, train, test, k_classes, sw, groups)
+                [
+                    job(model, X, y_enc, train, test, k_classes, sw, groups)
                     for train, test in splits
-                )
+                ]
             )
             proba = np.zeros((len(y_enc), k_classes))
             for test, block in parts:
