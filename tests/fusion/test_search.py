@@ -199,3 +199,27 @@ def test_search_candidates_are_checked():
         FusionSearchCV(ab_estimators(), candidates=["magic"]).fit(X, y)
     one = FusionSearchCV([("a", GaussianNB(), ["a"])], cv=3).fit(X, y)
     assert one.cv_results_["candidate"] == ["a alone"]
+
+
+@pytest.mark.parametrize(
+    "late, selection, chosen",
+    [
+        ([0.90, 0.91, 0.905], "paired-se", 0),  # +0.5 points, within the noise
+        ([0.90, 0.91, 0.905], "best", 2),
+        ([0.95, 0.96, 0.95], "paired-se", 2),  # +5 points on every fold
+    ],
+)
+def test_a_fusion_must_beat_the_best_modality_by_more_than_the_noise(
+    late, selection, chosen
+):
+    single = [0.88, 0.92, 0.90]
+    frame = pd.DataFrame(
+        {
+            "candidate": ["a alone", "b alone", "late"],
+            "kind": ["single", "single", "late"],
+            "mean_test_score": [np.mean(single), 0.5, np.mean(late)],
+            **{f"split{i}_test_score": [single[i], 0.5, late[i]] for i in range(3)},
+        }
+    )
+    search = FusionSearchCV(ab_estimators(), selection=selection)
+    assert search._choose(frame, 3) == chosen
