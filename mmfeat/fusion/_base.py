@@ -14,6 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion._modality import (
+    TripleParams,
     all_missing_rows,
     calibrate_prefit,
     fit_modalities,
@@ -57,7 +58,9 @@ def check_class_target(est, y):
     return y
 
 
-class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition):
+class BaseModalityEnsemble(
+    TripleParams, CheckedStateMixin, ClassifierMixin, _BaseComposition
+):
     """Fit one classifier per modality; subclasses combine their probabilities."""
 
     _required_parameters = ["estimators"]
@@ -71,33 +74,6 @@ class BaseModalityEnsemble(CheckedStateMixin, ClassifierMixin, _BaseComposition)
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
-
-    # parameters of nested estimators: model.set_params(image__svc__C=10)
-    @property
-    def _estimators(self):
-        try:
-            return [(name, est) for name, est, _ in self.estimators]
-        except (TypeError, ValueError):  # invalid; fit says why
-            return self.estimators
-
-    @_estimators.setter
-    def _estimators(self, value):
-        try:
-            self.estimators = [
-                (name, est, cols)
-                for ((name, est), (_, _, cols)) in zip(value, self.estimators)
-            ]
-        except (TypeError, ValueError):
-            self.estimators = value
-
-    def get_params(self, deep=True):
-        """Get parameters, including those of the modality estimators."""
-        return self._get_params("_estimators", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters, including ``<modality>__<param>`` ones."""
-        self._set_params("_estimators", **params)
-        return self
 
     @property
     def named_estimators_(self):

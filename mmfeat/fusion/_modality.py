@@ -44,18 +44,48 @@ from mmfeat.utils._tables import absent_items, select_columns
 __all__ = []
 
 
-def validate_modalities(estimators, param="estimators"):
-    """Check ``(name, estimator, columns)`` triples; return the names."""
+def _is_classifier_part(est):
+    return hasattr(est, "fit") and (
+        hasattr(est, "predict_proba")
+        or hasattr(est, "decision_function")
+        or is_classifier(est)
+    )
+
+
+def _is_transformer_part(est):
+    return (isinstance(est, str) and est == "passthrough") or (
+        hasattr(est, "fit") and hasattr(est, "transform")
+    )
+
+
+_PARTS = {
+    "estimator": (
+        _is_classifier_part,
+        "must be a classifier (or a Pipeline ending in one)",
+    ),
+    "transformer": (
+        _is_transformer_part,
+        "must be a transformer (an mmfeat extractor, a Pipeline, ...) or 'passthrough'",
+    ),
+}
+
+
+def validate_modalities(estimators, param="estimators", part="estimator"):
+    """Check ``(name, part, columns)`` triples; return the names.
+
+    ``part`` is what the middle element must be: ``"estimator"`` (a
+    classifier) or ``"transformer"`` (or ``"passthrough"``).
+    """
     if not isinstance(estimators, (list, tuple)) or not estimators:
         raise ParameterError(
-            f"{param} must be a non-empty list of (name, estimator, columns) "
+            f"{param} must be a non-empty list of (name, {part}, columns) "
             f"triples; got {estimators!r}"
         )
     names = []
     for entry in estimators:
         if not (isinstance(entry, tuple) and len(entry) == 3):
             raise ParameterError(
-                f"each entry of {param} must be a (name, estimator, columns) "
+                f"each entry of {param} must be a (name, {part}, columns) "
                 f"triple; got {entry!r}"
             )
         name, est, _ = entry
@@ -65,17 +95,50 @@ def validate_modalities(estimators, param="estimators"):
             )
         if name in names:
             raise ParameterError(f"modality name {name!r} is given twice")
-        if not hasattr(est, "fit") or not (
-            hasattr(est, "predict_proba")
-            or hasattr(est, "decision_function")
-            or is_classifier(est)
-        ):
-            raise ParameterError(
-                f"the estimator of modality {name!r} must be a classifier (or a "
-                f"Pipeline ending in one); got {est!r}"
-            )
+        ok, what = _PARTS[part]
+        if not ok(est):
+            raise ParameterError(f"the {part} of modality {name!r} {what}; got {est!r}")
         names.append(name)
     return names
+
+
+class TripleParams:
+    """``get_params`` / ``set_params`` through ``(name, part, columns)`` triples.
+
+    ``model.set_params(image__svc__C=10)`` reaches the part named
+    ``image``; the parameter holding the triples is named by ``_triples``.
+    For a :class:`~sklearn.utils.metaestimators._BaseComposition`.
+    """
+
+    _triples = "estimators"
+
+    @property
+    def _named_parts(self):
+        triples = getattr(self, self._triples)
+        try:
+            return [(name, est) for name, est, _ in triples]
+        except (TypeError, ValueError):  # invalid; fit says why
+            return triples
+
+    @_named_parts.setter
+    def _named_parts(self, value):
+        triples = getattr(self, self._triples)
+        try:
+            value = [
+                (name, est, cols) for ((name, est), (_, _, cols)) in zip(value, triples)
+            ]
+        except (TypeError, ValueError):
+            pass
+        setattr(self, self._triples, value)
+
+    def get_params(self, deep=True):
+        """Get parameters, including those of the modalities' parts."""
+        return self._get_params("_named_parts", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters, including ``<modality>__<param>`` ones."""
+        self._set_params("_named_parts", **params)
+        return self
 
 
 def check_weight_dict(weights, names, kind):

@@ -16,10 +16,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.fusion._base import check_class_target
 from mmfeat.fusion._modality import (
+    TripleParams,
     _in_callers_rows,
     nan_rows,
     raise_all_missing,
     take_rows,
+    validate_modalities,
 )
 from mmfeat.utils._sklearn_compat import (
     Integral,
@@ -95,39 +97,6 @@ def weight_shapes(spec):
     return shapes
 
 
-def _validate_modalities(modalities):
-    """Check ``(name, transformer, columns)`` triples; return the names."""
-    if not isinstance(modalities, (list, tuple)) or not modalities:
-        raise ParameterError(
-            "modalities must be a non-empty list of (name, transformer, columns) "
-            f"triples; got {modalities!r}"
-        )
-    names = []
-    for entry in modalities:
-        if not (isinstance(entry, tuple) and len(entry) == 3):
-            raise ParameterError(
-                "each entry of modalities must be a (name, transformer, columns) "
-                f"triple; got {entry!r}"
-            )
-        name, trans, _ = entry
-        if not isinstance(name, str) or not name or "__" in name:
-            raise ParameterError(
-                f"modality names must be non-empty strings without '__'; got {name!r}"
-            )
-        if name in names:
-            raise ParameterError(f"modality name {name!r} is given twice")
-        if not (
-            (isinstance(trans, str) and trans == "passthrough")
-            or (hasattr(trans, "fit") and hasattr(trans, "transform"))
-        ):
-            raise ParameterError(
-                f"the transformer of modality {name!r} must be a transformer (an "
-                f"mmfeat extractor, a Pipeline, ...) or 'passthrough'; got {trans!r}"
-            )
-        names.append(name)
-    return names
-
-
 def _as_features(Xt, name):
     """A modality's features as a float array or CSR matrix."""
     if sp.issparse(Xt):
@@ -172,7 +141,9 @@ class TrainableBlock(NamedTuple):
         )
 
 
-class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseComposition):
+class NeuralFusionClassifier(
+    TripleParams, CheckedStateMixin, ClassifierMixin, _BaseComposition
+):
     """Deep fusion: one network with an encoder per modality, trained end to end.
 
     Each ``(name, transformer, columns)`` modality turns its columns into
@@ -364,6 +335,7 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
     """
 
     _required_parameters = ["modalities"]
+    _triples = "modalities"
 
     _parameter_constraints = {
         # (name, transformer, columns) triples: _validate_modalities says
@@ -440,33 +412,6 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
-
-    # parameters of nested transformers: model.set_params(image__orientations=8)
-    @property
-    def _transformers(self):
-        try:
-            return [(name, trans) for name, trans, _ in self.modalities]
-        except (TypeError, ValueError):  # invalid; fit says why
-            return self.modalities
-
-    @_transformers.setter
-    def _transformers(self, value):
-        try:
-            self.modalities = [
-                (name, trans, cols)
-                for ((name, trans), (_, _, cols)) in zip(value, self.modalities)
-            ]
-        except (TypeError, ValueError):
-            self.modalities = value
-
-    def get_params(self, deep=True):
-        """Get parameters, including those of the modality transformers."""
-        return self._get_params("_transformers", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters, including ``<modality>__<param>`` ones."""
-        self._set_params("_transformers", **params)
-        return self
 
     @property
     def named_transformers_(self):
@@ -650,7 +595,7 @@ class NeuralFusionClassifier(CheckedStateMixin, ClassifierMixin, _BaseCompositio
         self : NeuralFusionClassifier
         """
         nn = _net()
-        names = _validate_modalities(self.modalities)
+        names = validate_modalities(self.modalities, "modalities", "transformer")
         warm = self.warm_start and hasattr(self, "network_weights_")
         X = check_table(self, X, reset=not warm)
         y = check_class_target(self, y)

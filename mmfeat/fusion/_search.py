@@ -16,6 +16,7 @@ from mmfeat.fusion._base import check_class_target
 from mmfeat.fusion._fuser import MultimodalFuser
 from mmfeat.fusion._late import LateFusionClassifier, _fused
 from mmfeat.fusion._modality import (
+    TripleParams,
     _in_callers_rows,
     all_missing_rows,
     fit_modalities,
@@ -114,7 +115,9 @@ def _fold_proba(model, X, y_enc, train, test, n_classes, sample_weight, groups):
     return test, _in_columns(model, np.asarray(proba, dtype=np.float64), n_classes)
 
 
-class FusionSearchCV(CheckedStateMixin, ClassifierMixin, _BaseComposition):
+class FusionSearchCV(
+    TripleParams, CheckedStateMixin, ClassifierMixin, _BaseComposition
+):
     """Choose how to fuse the modalities by cross-validation, then refit it.
 
     Takes the ``(name, classifier-or-pipeline, columns)`` modalities of
@@ -281,33 +284,6 @@ default="accuracy"
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    # parameters of nested estimators: search.set_params(image__svc__C=10)
-    @property
-    def _estimators(self):
-        try:
-            return [(name, est) for name, est, _ in self.estimators]
-        except (TypeError, ValueError):
-            return self.estimators
-
-    @_estimators.setter
-    def _estimators(self, value):
-        try:
-            self.estimators = [
-                (name, est, cols)
-                for ((name, est), (_, _, cols)) in zip(value, self.estimators)
-            ]
-        except (TypeError, ValueError):
-            self.estimators = value
-
-    def get_params(self, deep=True):
-        """Get parameters, including those of the modality estimators."""
-        return self._get_params("_estimators", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters, including ``<modality>__<param>`` ones."""
-        self._set_params("_estimators", **params)
-        return self
 
     # -- the candidates --------------------------------------------------------------
     def _kinds(self, n_modalities):
