@@ -140,7 +140,10 @@ class FusionSearchCV(
     scored from one set of out-of-fold probabilities: each modality is
     fitted once per fold, and the fusion weights or meta-model of fold
     ``k`` are learnt on the out-of-fold probabilities of the other folds
-    only (cross-fitted), so no candidate sees the rows it is scored on.
+    only (cross-fitted): no weight or meta-model sees the rows it is scored
+    on. (The modality models behind the other folds' probabilities were
+    trained with fold ``k``, as in any such shortcut; a fully nested
+    cross-validation would cost ``cv`` times as many fits.)
     Early and deep fusion are fitted once per fold. The candidate with the
     best mean score is refitted on every row (ties go to the earlier kind
     above, single modalities first); with ``selection="paired-se"`` a fused
