@@ -20,6 +20,9 @@ scoring
     Dask cluster.
 retrieval
     Same-modality and cross-modal retrieval, and ranking metrics.
+quality
+    Data quality: image issues, duplicates and train/test leaks, wrong
+    labels and mismatched pairs (from every modality), learning curves.
 utils
     Estimator discovery and mmfeat's estimator checks.
 
