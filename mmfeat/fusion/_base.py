@@ -1,15 +1,12 @@
 """Common ground of the model-level fusion classifiers."""
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
-from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import get_tags
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from mmfeat.exceptions import ParameterError
@@ -31,31 +28,9 @@ from mmfeat.utils._sklearn_compat import (
 )
 from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tables import check_table
+from mmfeat.utils._validation import check_class_target
 
-__all__ = ["check_class_target"]
-
-
-def check_class_target(est, y):
-    """``y`` as a 1-D array of class labels, with scikit-learn's messages."""
-    name = type(est).__name__
-    if y is None:
-        raise ValueError(f"{name} requires y to be passed, but the target y is None")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected. "
-            "Please change the shape of y to (n_samples,), for example "
-            "using ravel().",
-            DataConversionWarning,
-            stacklevel=4,
-        )
-        y = y.ravel()
-    if y.ndim != 1:
-        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}")
-    if y.dtype.kind in "fc" and not np.isfinite(y).all():
-        raise ValueError("Input y contains NaN or infinity.")
-    check_classification_targets(y)
-    return y
+__all__ = ["BaseModalityEnsemble"]
 
 
 class BaseModalityEnsemble(

@@ -11,8 +11,6 @@ scored, so the fusion can score them from the modalities they have.
 
 import math
 import numbers
-import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -21,25 +19,21 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import (
-    StratifiedGroupKFold,
-    StratifiedKFold,
-    check_cv,
     cross_val_predict,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._cv import _group_splits, resolve_cv
 from mmfeat.utils._item_errors import (
-    capture_item_errors,
     collecting,
-    report_item_errors,
+    in_callers_rows,
     unpack_collected,
 )
 from mmfeat.utils._items import is_missing
-from mmfeat.utils._sklearn_compat import _safe_indexing
 from mmfeat.utils._state import CheckedStateMixin
-from mmfeat.utils._tables import absent_items, select_columns
+from mmfeat.utils._tables import absent_items, n_rows, select_columns, take_rows
 
 __all__ = []
 
@@ -176,18 +170,6 @@ def check_weight_dict(weights, names, kind):
     return out
 
 
-def n_rows(X):
-    """Number of rows of a table, column, list or array."""
-    return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def take_rows(X, rows):
-    """Rows ``rows`` (integer positions) of a table, column or array."""
-    if isinstance(X, list):
-        return [X[i] for i in rows]
-    return _safe_indexing(X, rows, axis=0)
-
-
 def nan_rows(Xt):
     """Boolean mask of feature rows that contain NaN (missing for the model)."""
     if sp.issparse(Xt):
@@ -308,7 +290,7 @@ def _prepare(estimator, Xm, y, sample_weight, groups, name, rows):
     gp = None if groups is None else groups[present]
     head, final = split_modality_model(estimator)
     if head is not None:
-        with _in_callers_rows(present, rows, name):
+        with in_callers_rows(present, rows, name):
             Xt = head.fit_transform(Xp, yp)
     else:
         Xt = Xp
@@ -414,14 +396,14 @@ def _usable_features(head, Xm, name, rows=None):
     Returns ``(used, Xt)``: the positions in ``Xm`` of the rows whose items
     are present and whose features (through the fitted feature steps
     ``head``) have no NaN, and those features. Refused items are reported
-    in the caller's rows (``rows``, see :func:`_in_callers_rows`).
+    in the caller's rows (``rows``, see :func:`in_callers_rows`).
     """
     present = np.flatnonzero(~absent_items(Xm))
     Xt = take_rows(Xm, present)
     if not len(present):
         return present, Xt
     if head is not None:
-        with _in_callers_rows(present, rows, name):
+        with in_callers_rows(present, rows, name):
             Xt = head.transform(Xt)
     ok = ~nan_rows(Xt)
     if not ok.all():
@@ -459,29 +441,6 @@ def calibrate_prefit(estimator, Xm, y, *, name=None):
     if head is None:
         return calibrated
     return Pipeline(list(head.steps) + [(estimator.steps[-1][0], calibrated)])
-
-
-@contextmanager
-def _in_callers_rows(present, rows, name):
-    """Run a modality's pipeline on some rows; speak of the caller's rows.
-
-    ``present`` are the positions (in the modality's ``Xm``) of the rows the
-    pipeline gets, ``rows`` the caller's row of each row of ``Xm`` (None:
-    the same). Items it refuses are reported under ``name`` with the
-    caller's rows, and an :class:`InputError` it raises (``on_error="raise"``)
-    names the caller's row, not its position among the rows it was given.
-    """
-    where = np.asarray(present) if rows is None else np.asarray(rows)[present]
-    with capture_item_errors() as log:
-        try:
-            yield
-        except InputError as exc:
-            if exc.row is not None and 0 <= exc.row < len(where):
-                raise exc.with_row(int(where[exc.row])).with_traceback(
-                    exc.__traceback__
-                ) from None
-            raise
-    report_item_errors(list(log), rows=where, modality=name)
 
 
 def modality_proba(fitted, Xm, classes, *, name=None):
@@ -522,45 +481,6 @@ def modality_proba(fitted, Xm, classes, *, name=None):
     return out
 
 
-def _group_splits(n_splits, y, groups):
-    """Stratified folds that keep every group in one fold."""
-    n_groups = len(np.unique(groups))
-    splitter = StratifiedGroupKFold(n_splits=max(2, min(n_splits, n_groups)))
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="The least populated class", category=UserWarning
-        )
-        return list(splitter.split(np.zeros((len(y), 1)), y, groups))
-
-
-def resolve_cv(cv, y, groups=None):
-    """Splits from ``cv`` (int, splitter or iterable), as a list.
-
-    An int asks for stratified folds (stratified group folds when
-    ``groups`` is given); when the least populated class has fewer members
-    than that, the number of folds drops to its size (at least 2; a class
-    with a single member then appears in one test fold).
-    """
-    if isinstance(cv, numbers.Integral) and groups is not None:
-        if cv < 2:
-            raise ParameterError(f"cv must be >= 2 folds or 'prefit'; got {cv!r}")
-        return _group_splits(cv, y, groups)
-    if isinstance(cv, numbers.Integral):
-        if cv < 2:
-            raise ParameterError(f"cv must be >= 2 folds or 'prefit'; got {cv!r}")
-        codes = np.unique(y, return_inverse=True)[1]
-        smallest = int(np.bincount(codes).min()) if len(y) else 0
-        cv = StratifiedKFold(n_splits=max(2, min(cv, smallest)))
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="The least populated class", category=UserWarning
-            )
-            return list(cv.split(np.zeros((len(y), 1)), y))
-    return list(
-        check_cv(cv, y, classifier=True).split(np.zeros((len(y), 1)), y, groups)
-    )
-
-
 def _fold_job(
     name, estimator, Xm, y, sample_weight, groups, train, test, classes, calibration_cv
 ):
@@ -574,7 +494,7 @@ def _fold_job(
         name=name,
         rows=train,
     )
-    with _in_callers_rows(np.arange(len(test)), test, None):
+    with in_callers_rows(np.arange(len(test)), test, None):
         proba = modality_proba(fitted, take_rows(Xm, test), classes, name=name)
     return test, proba
 

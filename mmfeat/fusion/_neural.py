@@ -14,10 +14,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from mmfeat.exceptions import InputError, ParameterError
-from mmfeat.fusion._base import check_class_target
 from mmfeat.fusion._modality import (
     TripleParams,
-    _in_callers_rows,
+    in_callers_rows,
     nan_rows,
     raise_all_missing,
     take_rows,
@@ -34,6 +33,7 @@ from mmfeat.utils._sklearn_compat import (
 from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tables import absent_items, check_table, select_columns
 from mmfeat.utils._torch import import_torch, resolve_device, torch_threads
+from mmfeat.utils._validation import check_class_target
 
 __all__ = ["NeuralFusionClassifier"]
 
@@ -442,7 +442,7 @@ class NeuralFusionClassifier(
                 and not isinstance(trans, str)
                 and hasattr(trans, "trainable_encoder")
             )
-            with _in_callers_rows(rows, None, name):
+            with in_callers_rows(rows, None, name):
                 if isinstance(trans, str):  # "passthrough"
                     Xt = part if len(rows) else None
                 elif trainable and len(rows):

@@ -12,14 +12,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion._base import check_class_target
 from mmfeat.fusion._fuser import MultimodalFuser
 from mmfeat.fusion._late import LateFusionClassifier, _fused
 from mmfeat.fusion._modality import (
     TripleParams,
-    _in_callers_rows,
     all_missing_rows,
     fit_modalities,
+    in_callers_rows,
     resolve_cv,
     split_modality_model,
     take_rows,
@@ -42,6 +41,7 @@ from mmfeat.utils._sklearn_compat import (
 )
 from mmfeat.utils._state import CheckedStateMixin, state_error
 from mmfeat.utils._tables import check_table
+from mmfeat.utils._validation import check_class_target
 
 __all__ = ["FusionSearchCV"]
 
@@ -103,9 +103,9 @@ def _fold_proba(model, X, y_enc, train, test, n_classes, sample_weight, groups):
         None if sample_weight is None else sample_weight[train],
         None if groups is None else groups[train],
     )
-    with _in_callers_rows(np.arange(len(train)), train, None):
+    with in_callers_rows(np.arange(len(train)), train, None):
         model.fit(take_rows(X, train), y_enc[train], **params)
-    with _in_callers_rows(np.arange(len(test)), test, None):
+    with in_callers_rows(np.arange(len(test)), test, None):
         part = take_rows(X, test)
         if hasattr(model, "predict_proba"):
             proba = model.predict_proba(part)

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion import get_modalities, is_fusion_model
-from mmfeat.fusion._modality import n_rows, take_rows
+from mmfeat.utils._tables import n_rows, take_rows
 
 __all__ = ["LearningCurveReport", "learning_curve_report"]
 

@@ -19,8 +19,8 @@ import pandas as pd
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion import get_modalities, is_modality_ensemble, split_modality_model
-from mmfeat.fusion._modality import take_rows
 from mmfeat.quality._oof import ModalityProba, cross_val_modality_proba
+from mmfeat.utils._tables import take_rows
 
 __all__ = ["find_label_issues", "find_mismatched_pairs"]
 

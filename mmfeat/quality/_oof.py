@@ -26,8 +26,10 @@ from mmfeat.fusion import (
     is_modality_ensemble,
     unwrap_model,
 )
-from mmfeat.fusion._base import check_class_target
-from mmfeat.fusion._modality import _in_callers_rows, n_rows, resolve_cv, take_rows
+from mmfeat.utils._cv import resolve_cv
+from mmfeat.utils._item_errors import in_callers_rows
+from mmfeat.utils._tables import n_rows, take_rows
+from mmfeat.utils._validation import check_class_target
 
 __all__ = ["ModalityProba", "cross_val_modality_proba", "modality_models"]
 
@@ -158,19 +160,19 @@ def _modality_proba(model, X, classes):
 
 def _fold(model, probes, X, y, train, test, classes):
     """Fit on ``train``; fused and per-modality probabilities on ``test``."""
-    with _in_callers_rows(np.arange(len(train)), train, None):
+    with in_callers_rows(np.arange(len(train)), train, None):
         Xtr, ytr = take_rows(X, train), y[train]
         fitted = clone(model).fit(Xtr, ytr)
-    with _in_callers_rows(np.arange(len(test)), test, None):
+    with in_callers_rows(np.arange(len(test)), test, None):
         Xte = take_rows(X, test)
         fused = _proba(fitted, Xte, classes)
         if hasattr(unwrap_model(fitted), "modality_proba"):
             return test, fused, _modality_proba(fitted, Xte, classes)
     per = {}
     for name, probe in probes.items():
-        with _in_callers_rows(np.arange(len(train)), train, name):
+        with in_callers_rows(np.arange(len(train)), train, name):
             probe = clone(probe).fit(Xtr, ytr)
-        with _in_callers_rows(np.arange(len(test)), test, name):
+        with in_callers_rows(np.arange(len(test)), test, name):
             if name is None:
                 per.update(_modality_proba(probe, Xte, classes))
             else:

@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mmfeat.exceptions import InputError
+
 __all__ = [
     "ItemError",
     "ItemErrorLog",
@@ -285,3 +287,26 @@ def unpack_collected(outputs, *, modalities=None, rows=None):
             report_presence(name, mask)
         results.append(result)
     return results
+
+
+@contextmanager
+def in_callers_rows(present, rows, name):
+    """Run a modality's pipeline on some rows; speak of the caller's rows.
+
+    ``present`` are the positions (in the modality's ``Xm``) of the rows the
+    pipeline gets, ``rows`` the caller's row of each row of ``Xm`` (None:
+    the same). Items it refuses are reported under ``name`` with the
+    caller's rows, and an :class:`InputError` it raises (``on_error="raise"``)
+    names the caller's row, not its position among the rows it was given.
+    """
+    where = np.asarray(present) if rows is None else np.asarray(rows)[present]
+    with capture_item_errors() as log:
+        try:
+            yield
+        except InputError as exc:
+            if exc.row is not None and 0 <= exc.row < len(where):
+                raise exc.with_row(int(where[exc.row])).with_traceback(
+                    exc.__traceback__
+                ) from None
+            raise
+    report_item_errors(list(log), rows=where, modality=name)

@@ -13,7 +13,7 @@ from mmfeat.exceptions import InputError
 from mmfeat.utils._items import is_missing
 from mmfeat.utils._sklearn_compat import _safe_indexing, validate_data
 
-__all__ = ["absent_items", "check_table", "select_columns"]
+__all__ = ["absent_items", "check_table", "n_rows", "select_columns", "take_rows"]
 
 
 def select_columns(X, columns):
@@ -73,3 +73,15 @@ def check_table(est, X, *, reset):
         X = checked
     validate_data(est, X, skip_check_array=True, reset=reset)
     return X
+
+
+def n_rows(X):
+    """Number of rows of a table, column, list or array."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def take_rows(X, rows):
+    """Rows ``rows`` (integer positions) of a table, column or array."""
+    if isinstance(X, list):
+        return [X[i] for i in rows]
+    return _safe_indexing(X, rows, axis=0)

@@ -7,10 +7,15 @@ declared as ``[tuple, list]`` there, and its two values are checked here, in
 """
 
 import numbers
+import warnings
+
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
 
 from mmfeat.exceptions import ParameterError
 
-__all__ = ["check_pair"]
+__all__ = ["check_class_target", "check_pair"]
 
 
 def check_pair(
@@ -91,3 +96,26 @@ pair of integers, each >= 1; got (0, 8)
         f"{name} must be {' or '.join(a for a in allowed if a)}, each {bounds}; "
         f"got {value!r}"
     )
+
+
+def check_class_target(est, y):
+    """``y`` as a 1-D array of class labels, with scikit-learn's messages."""
+    name = type(est).__name__
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. "
+            "Please change the shape of y to (n_samples,), for example "
+            "using ravel().",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    check_classification_targets(y)
+    return y

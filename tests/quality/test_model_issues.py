@@ -17,7 +17,6 @@ from mmfeat.fusion import (
     ModalityStackingClassifier,
     make_fuser,
 )
-from mmfeat.fusion._modality import resolve_cv
 from mmfeat.quality import (
     cross_val_modality_proba,
     find_label_issues,
@@ -25,6 +24,7 @@ from mmfeat.quality import (
     learning_curve_report,
     modality_models,
 )
+from mmfeat.utils._cv import resolve_cv
 
 matplotlib.use("Agg")
 
