@@ -351,17 +351,35 @@ def _evaluate(net, blocks, present, target, row_weight, cw, rows, batch_size, de
     return total / max(weight, 1e-12), right / max(weight, 1e-12)
 
 
+def _as_dtype(inputs, dtype):
+    """The batch inputs with their floating values in ``dtype``."""
+    out = []
+    for x in inputs:
+        if isinstance(x, tuple):  # CSR: (indices, offsets, values)
+            x = (x[0], x[1], x[2].to(dtype))
+        elif x is not None:
+            x = x.to(dtype)
+        out.append(x)
+    return out
+
+
 def predict_batches(net, blocks, present, batch_size, device):
-    """Class probabilities and modality weights (or None) of every row."""
+    """Class probabilities and modality weights (or None) of every row.
+
+    On the CPU the network runs in float64: float32 matrix products give a
+    row results that depend (in the last bits) on which other rows share
+    its batch, and a row's prediction must not depend on its neighbours.
+    """
     n = present.shape[0]
-    net.to(device).eval()
+    dtype = torch.float64 if torch.device(device).type == "cpu" else torch.float32
+    net.to(device=device, dtype=dtype).eval()
     probas, weights = [], []
     rows = np.arange(n)
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             part = rows[start : start + batch_size]
             logits, w = net(
-                _batch_inputs(blocks, part, present[part], device),
+                _as_dtype(_batch_inputs(blocks, part, present[part], device), dtype),
                 torch.from_numpy(present[part]).to(device),
             )
             probas.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
