@@ -122,7 +122,8 @@ def corrupted_fashion(workdir, *, seed=0, data_home=None):
         effect = ("blurry", "dark", "light")[k % 3]
         img = cv2.imread(df.at[i, "image"], cv2.IMREAD_COLOR)
         out = workdir / f"bad_{i}_{effect}.jpg"
-        cv2.imwrite(str(out), _EFFECTS[effect](img, rng), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        degraded = _EFFECTS[effect](img, rng)
+        cv2.imwrite(str(out), degraded, [cv2.IMWRITE_JPEG_QUALITY, 90])
         df.at[i, "image"] = str(out)
         df.at[i, "image_issue"] = effect
 

@@ -1,7 +1,7 @@
 """Argument parsing and dispatch for the ``mmfeat`` command.
 
 One module per sub-command (``_fit``, ``_score``, ``_extract``, ``_info``,
-``_demo``, ``_segment``, ``_caption``), each with ``format_parser(parser)``
+``_demo``, ``_segment``, ``_caption``, ``_check``), each with ``format_parser(parser)``
 and ``main(args, out, err)``, as skops's command line is laid out: they
 parse and print, and call the library (:mod:`mmfeat.workflows`,
 :mod:`mmfeat.scoring`) for the work.
@@ -12,7 +12,16 @@ import sys
 import time
 
 import mmfeat
-from mmfeat.cli import _caption, _demo, _extract, _fit, _info, _score, _segment
+from mmfeat.cli import (
+    _caption,
+    _check,
+    _demo,
+    _extract,
+    _fit,
+    _info,
+    _score,
+    _segment,
+)
 from mmfeat.cli._common import echo_logs, error_line
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +40,11 @@ COMMANDS = {
         "write a saved model's features of a records file to Parquet",
     ),
     "info": (_info, "describe a saved model"),
+    "check": (
+        _check,
+        "report a records file's bad images, duplicates, leaks, wrong labels "
+        "and mismatched pairs",
+    ),
     "caption": (
         _caption,
         "write a saved captioner's title or caption of each photo of a records file",

@@ -11,6 +11,9 @@ prints what it returns; Python code calls them the same way:
 - :func:`extract_file` (``mmfeat extract``): a fitted model's features of a
   records file, to Parquet;
 - :func:`describe_model` (``mmfeat info``): what a saved model is made of;
+- :func:`check_file` (``mmfeat check``): the data-quality report of a
+  records file (bad images, duplicates, leaks, wrong labels, mismatched
+  pairs);
 - :func:`caption_file` (``mmfeat caption``): a fitted captioner's text for
   each photo of a records file, as ``score_file`` scores (chunks, resume,
   error report);
@@ -26,6 +29,7 @@ after the header), as in the error reports.
 
 from mmfeat.scoring import score_file
 from mmfeat.workflows._caption import caption_file
+from mmfeat.workflows._check import check_file
 from mmfeat.workflows._describe import describe_model
 from mmfeat.workflows._extract import extract_file
 from mmfeat.workflows._fit import fit_file
@@ -33,6 +37,7 @@ from mmfeat.workflows._segment import segment_file
 
 __all__ = [
     "caption_file",
+    "check_file",
     "describe_model",
     "extract_file",
     "fit_file",
