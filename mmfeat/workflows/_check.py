@@ -4,8 +4,9 @@ import logging
 import os
 import time
 
-from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.exceptions import ParameterError
 from mmfeat.workflows._common import rows_text
+from mmfeat.workflows._fit import _read as read_table
 
 __all__ = ["check_file"]
 
@@ -16,19 +17,9 @@ _PATH_KINDS = ("image", "audio")
 
 
 def _read(path, columns, label_column, root, confine, notes, what):
-    from mmfeat.scoring import read_records, resolve_paths
+    from mmfeat.scoring import resolve_paths
 
-    frame = read_records(path, text_columns=list(columns.values()))
-    needed = [*columns.values(), *([label_column] if label_column else [])]
-    absent = [c for c in dict.fromkeys(needed) if c not in frame.columns]
-    if absent:
-        raise InputError(
-            f"no column(s) {absent} in the records (columns: "
-            f"{list(frame.columns)[:12]})",
-            source=os.fspath(path),
-        )
-    if len(frame) == 0:
-        raise InputError("the records file has no rows", source=os.fspath(path))
+    frame = read_table(path, columns, label_column)
     root = os.path.dirname(os.path.abspath(path)) if root is None else root
     X = frame[list(dict.fromkeys(columns.values()))].reset_index(drop=True)
     for kind in _PATH_KINDS:

@@ -51,10 +51,12 @@ def _check_test_size(test_size):
 
 
 def _read(records, columns, label_column):
+    """The records (checked as batch scoring reads them), with their columns."""
     from mmfeat.scoring import read_records
 
     frame = read_records(records, text_columns=list(columns.values()))
-    needed = list(dict.fromkeys([*columns.values(), label_column]))
+    labels = [] if label_column is None else [label_column]
+    needed = list(dict.fromkeys([*columns.values(), *labels]))
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         raise InputError(
