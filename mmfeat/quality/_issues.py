@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion import get_modalities, is_modality_ensemble, split_modality_model
+from mmfeat.fusion import (
+    FusionSearchCV,
+    get_modalities,
+    is_modality_ensemble,
+    split_modality_model,
+    unwrap_model,
+)
 from mmfeat.quality._oof import ModalityProba, cross_val_modality_proba
 from mmfeat.utils._tables import take_rows
 
@@ -194,17 +200,35 @@ def _bhattacharyya_gap(a, b):
 
 
 def _feature_parts(model):
-    """(name, feature transformer, columns) of each modality, for the retriever."""
+    """(name, feature transformer, columns) of each modality, for the retriever.
+
+    The feature steps of a modality model (an ensemble's member, a
+    search's modality), or the transformer of a fuser block or of a deep
+    fusion modality; modalities without one are left out.
+    """
+    inner = unwrap_model(model)
+    if isinstance(inner, FusionSearchCV):
+        triples = [
+            (name, split_modality_model(est)[0], cols)
+            for name, est, cols in inner.estimators
+        ]
+    else:
+        members = is_modality_ensemble(inner)
+        triples = [
+            (
+                m.name,
+                split_modality_model(m.estimator)[0] if members else m.estimator,
+                m.selector,
+            )
+            for m in get_modalities(inner)
+        ]
     parts = []
-    for m in get_modalities(model):
-        est = m.estimator
-        if is_modality_ensemble(model) or type(model).__name__ == "FusionSearchCV":
-            est = split_modality_model(est)[0]
+    for name, est, selector in triples:
         if est is None or (isinstance(est, str) and est == "passthrough"):
             continue
-        if m.selector is None:
+        if selector is None:
             continue
-        parts.append((m.name, est, m.selector))
+        parts.append((name, est, selector))
     return parts
 
 
@@ -307,6 +331,11 @@ def find_mismatched_pairs(
       largest over pairs.
 
     ``score = (1 - retrieval_weight) * gap + retrieval_weight * rank``.
+    The retriever reads each modality through its feature steps (an
+    ensemble member's pipeline without its classifier, a fuser block's or
+    a deep fusion modality's transformer); modalities without them
+    (``"passthrough"``) are left out, and with fewer than two left, or for
+    a row where one is missing, the score is the posterior gap alone.
     The modality that disagrees with the label (and with the others) is
     the ``suspect``. A record whose every modality agrees on another class
     than its label is a label issue, not a mismatch, and scores low here.
@@ -348,8 +377,9 @@ def find_mismatched_pairs(
     pairs : DataFrame
         One row per record, most suspect first: ``row``, ``score``,
         ``posterior_gap``, ``retrieval_rank`` (NaN without a retriever),
-        ``suspect`` (the modality that disagrees with the label, or with
-        the fused model when every modality does), ``given_label``, and
+        ``suspect`` (the modality least in favour of the label: its
+        out-of-fold probability of the given label is the lowest),
+        ``given_label``, and
         ``<name>_prediction`` / ``<name>_label_proba`` per modality.
 
     Examples

@@ -27,7 +27,7 @@ from mmfeat.fusion import (
     unwrap_model,
 )
 from mmfeat.utils._cv import resolve_cv
-from mmfeat.utils._item_errors import in_callers_rows
+from mmfeat.utils._item_errors import collecting, in_callers_rows, unpack_collected
 from mmfeat.utils._tables import n_rows, take_rows
 from mmfeat.utils._validation import check_class_target
 
@@ -146,6 +146,11 @@ def _in_columns(model, proba, classes):
 
 
 def _proba(model, X, classes):
+    if not hasattr(model, "predict_proba"):
+        raise ParameterError(
+            f"the fitted {type(model).__name__} has no predict_proba; out-of-fold "
+            "probabilities need a probabilistic model"
+        )
     proba = np.asarray(model.predict_proba(X), dtype=np.float64)
     return _in_columns(model, proba, classes)
 
@@ -166,7 +171,7 @@ def _fold(model, probes, X, y, train, test, classes):
     with in_callers_rows(np.arange(len(test)), test, None):
         Xte = take_rows(X, test)
         fused = _proba(fitted, Xte, classes)
-        if hasattr(unwrap_model(fitted), "modality_proba"):
+        if not probes and hasattr(unwrap_model(fitted), "modality_proba"):
             return test, fused, _modality_proba(fitted, Xte, classes)
     per = {}
     for name, probe in probes.items():
@@ -227,7 +232,12 @@ def cross_val_modality_proba(
     >>> oof.proba.shape, sorted(oof.modality_proba)
     ((40, 2), ['a', 'b'])
     """
-    if not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
+    # a search CV has predict_proba once fitted (when its best model has it)
+    if not hasattr(model, "fit") or not (
+        hasattr(model, "predict_proba")
+        or hasattr(model, "best_estimator_")
+        or isinstance(model, FusionSearchCV)
+    ):
         raise ParameterError(
             f"model must be a classifier with predict_proba; got {type(model).__name__}"
         )
@@ -250,9 +260,13 @@ def cross_val_modality_proba(
         )
     groups = None if groups is None else np.asarray(groups)
     splits = resolve_cv(cv, y, groups)
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(model, probes, X, y, train, test, classes)
-        for train, test in splits
+    # items a fold's extractors refuse come back from the workers with it
+    job = collecting(_fold)
+    results = unpack_collected(
+        Parallel(n_jobs=n_jobs)(
+            delayed(job)(model, probes, X, y, train, test, classes)
+            for train, test in splits
+        )
     )
     n, k = len(y), len(classes)
     proba = np.full((n, k), np.nan)

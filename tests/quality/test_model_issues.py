@@ -6,13 +6,16 @@ import pandas as pd
 import pytest
 from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
 from imblearn.over_sampling import RandomOverSampler
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from mmfeat import collect_item_errors
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion import (
+    FusionSearchCV,
     LateFusionClassifier,
     ModalityStackingClassifier,
     make_fuser,
@@ -25,6 +28,7 @@ from mmfeat.quality import (
     modality_models,
 )
 from mmfeat.utils._cv import resolve_cv
+from mmfeat.utils._item_errors import ItemError, report_item_errors
 
 matplotlib.use("Agg")
 
@@ -157,6 +161,47 @@ def test_mismatched_pairs_rank_swapped_rows_first_and_blame_the_swapped_modality
             ranks = pairs.set_index("row")["retrieval_rank"]
             assert ranks.between(0, 1).all()
             assert ranks.loc[swapped].mean() > 4 * ranks.drop(swapped).mean()
+
+
+def test_mismatched_pairs_read_the_features_of_every_kind_of_fusion_model():
+    X, y = _table()
+    Xc, noisy, _, swapped = _corrupt(X, y)
+    scaler = StandardScaler()
+    fuser = make_pipeline(
+        make_fuser({"a": (scaler, A), "b": (scaler, B)}), LogisticRegression()
+    )
+    search = FusionSearchCV(_late().estimators, candidates=["single", "late"], cv=3)
+    for model in (fuser, search):
+        pairs = find_mismatched_pairs(model, Xc, noisy, cv=4)
+        ranks = pairs.set_index("row")["retrieval_rank"]
+        assert ranks.notna().all(), type(model).__name__
+        assert set(pairs["row"][: len(swapped)]) == set(swapped.tolist())
+
+
+def test_folds_in_parallel_give_the_same_probabilities_and_report_bad_items():
+    X, y = _table()
+    X = X.astype(object)
+    X.loc[7, "a0"] = "not a number"
+
+    def to_float(frame):
+        out = np.full(frame.shape, np.nan)
+        for i, row in enumerate(np.asarray(frame, dtype=object)):
+            try:
+                out[i] = np.asarray(row, dtype=float)
+            except ValueError:
+                report_item_errors([ItemError(i, "cell", "not a number")])
+        return out
+
+    member = make_pipeline(FunctionTransformer(to_float), LogisticRegression())
+    model = LateFusionClassifier([("a", member, A), ("b", clone(member), B)])
+    with collect_item_errors() as serial_errors:
+        serial = cross_val_modality_proba(model, X, y, cv=3)
+    with collect_item_errors() as parallel_errors:
+        parallel = cross_val_modality_proba(model, X, y, cv=3, n_jobs=2)
+    np.testing.assert_allclose(parallel.proba, serial.proba)
+    # the bad cell is row 7 of the caller's table, from the worker processes too
+    assert {e.row for e in parallel_errors} == {e.row for e in serial_errors} == {7}
+    assert np.isnan(serial.modality_proba["a"][7]).all()
 
 
 def test_mismatched_pairs_need_two_modalities_and_valid_parameters():
