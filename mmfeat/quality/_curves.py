@@ -11,6 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mmfeat.exceptions import ParameterError
 from mmfeat.fusion import get_modalities, is_fusion_model
+from mmfeat.utils._item_errors import collecting, unpack_collected
 from mmfeat.utils._tables import n_rows, take_rows
 
 __all__ = ["LearningCurveReport", "learning_curve_report"]
@@ -296,7 +297,7 @@ def learning_curve_report(
                 for aug in augs:
                     keys.append((name, fused[name], aug, n, r, len(train)))
                     jobs.append(
-                        delayed(_fit_score)(
+                        delayed(collecting(_fit_score))(
                             name,
                             est,
                             augmenter if aug else None,
@@ -307,7 +308,8 @@ def learning_curve_report(
                             scorer,
                         )
                     )
-    scores = Parallel(n_jobs=n_jobs)(jobs)
+    # items the extractors refuse come back from the workers with the scores
+    scores = unpack_collected(Parallel(n_jobs=n_jobs)(jobs))
     table = pd.DataFrame(
         [
             dict(
