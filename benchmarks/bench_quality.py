@@ -38,7 +38,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from mmfeat.features.image import ColorHistogramExtractor, HOGExtractor
 from mmfeat.features.text import TfidfExtractor
-from mmfeat.fusion import LateFusionClassifier, make_fuser
+from mmfeat.fusion import FusionSearchCV, LateFusionClassifier, make_fuser
 from mmfeat.quality import (
     cross_val_modality_proba,
     find_label_issues,
@@ -181,25 +181,41 @@ def run_curves(args):
     X = frame[["path", "title"]].rename(columns={"path": "image"})
     y = frame["articleType"].to_numpy()
 
-    def fashion_models():
-        return {
+    def fashion_models(fusions=True):
+        models = {
             "image": LateFusionClassifier([("image", _image_model(), ["image"])]),
             "title": LateFusionClassifier([("title", _title_model(), "title")]),
             "late fusion": fashion_model(weights=None),
         }
+        if fusions:  # the fusions that learn how much each modality counts
+            models["late, learned"] = fashion_model(weights="learn")
+            models["auto"] = FusionSearchCV(
+                list(fashion_model().estimators),
+                candidates=["single", "late", "late-learned", "stacking"],
+                cv=3,
+            )
+        return models
 
     t0 = time.perf_counter()
     report = learning_curve_report(
-        fashion_models,
+        fashion_models, X, y, n_per_class=sizes, n_repeats=3, n_jobs=N_JOBS
+    )
+    log(f"fashion curves {time.perf_counter() - t0:.0f} s")
+    out.append(("fashion articleType (photo + title)", report))
+    t0 = time.perf_counter()
+    report = learning_curve_report(
+        lambda: fashion_models(fusions=False),
         X,
         y,
         n_per_class=sizes,
         n_repeats=3,
-        augmenter=ImageAugmenter(column="image", n_copies=1, random_state=0),
         n_jobs=N_JOBS,
+        augmenter=ImageAugmenter(column="image", n_copies=1, random_state=0),
     )
-    log(f"fashion curves {time.perf_counter() - t0:.0f} s")
-    out.append(("fashion articleType (photo + title)", report))
+    log(f"fashion curves with augmentation {time.perf_counter() - t0:.0f} s")
+    out.append(
+        ("fashion articleType (photo + title), with and without ImageAugmenter", report)
+    )
 
     bunch = load_av_digits(random_state=0)
     Xa = bunch.frame[["image", "audio"]]
@@ -211,6 +227,7 @@ def run_curves(args):
             "image": LateFusionClassifier([mods[0]]),
             "audio": LateFusionClassifier([mods[1]]),
             "late fusion": LateFusionClassifier(list(mods)),
+            "late, learned": LateFusionClassifier(list(mods), weights="learn", cv=3),
         }
 
     t0 = time.perf_counter()

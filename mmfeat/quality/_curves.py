@@ -10,7 +10,7 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import train_test_split
 
 from mmfeat.exceptions import ParameterError
-from mmfeat.fusion import get_modalities, is_fusion_model
+from mmfeat.fusion import FusionSearchCV, get_modalities, is_fusion_model
 from mmfeat.utils._item_errors import collecting, unpack_collected
 from mmfeat.utils._tables import n_rows, take_rows
 
@@ -33,6 +33,8 @@ def _models(models):
 
 
 def _is_fused(est):
+    if isinstance(est, FusionSearchCV):  # unfitted: its modality models say
+        return len(est.estimators) > 1
     return is_fusion_model(est) and len(get_modalities(est)) > 1
 
 

@@ -237,24 +237,26 @@ def test_learning_curves_fit_every_model_on_the_same_subsamples():
             "a": LateFusionClassifier([a]),
             "b": LateFusionClassifier([b]),
             "late": _late(),
+            "auto": FusionSearchCV(_late().estimators, candidates=["late"], cv=2),
         }
 
     report = learning_curve_report(
         factory, X, y, n_per_class=[3, 20], n_repeats=2, augmenter=RandomOverSampler()
     )
     t = report.table
-    assert len(t) == 3 * 2 * 2 * 2  # models x sizes x repeats x (with, without)
+    assert len(t) == 4 * 2 * 2 * 2  # models x sizes x repeats x (with, without)
     assert t.groupby(["n_per_class", "repeat"])["n_train"].nunique().eq(1).all()
     assert set(t.loc[t["n_per_class"] == 3, "n_train"]) == {12}
     assert t.set_index("model")["fused"].to_dict() == {
         "a": False,
         "b": False,
         "late": True,
+        "auto": True,
     }
     assert t["augmented"].any() and (~t["augmented"]).any()
     np.testing.assert_allclose(t["gap"], t["train_score"] - t["test_score"])
     adv = report.fusion_advantage()
-    assert (adv["best_fused"] == "late").all()
+    assert set(adv["best_fused"]) <= {"late", "auto"}
     # two noisy modalities: fusing them helps at every size
     assert (adv["advantage"] > 0).all()
     summary = report.summary()
