@@ -35,6 +35,12 @@ def format_parser(parser):
         "(default: all the inputs allow)",
     )
     parser.add_argument("--cv", type=int, default=5, help="folds (default 5)")
+    parser.add_argument(
+        "--pair-threshold",
+        type=float,
+        default=0.7,
+        help="mismatched-pair score from which a record is listed (default 0.7)",
+    )
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--worst", type=int, default=5, help="records shown per issue")
     parser.add_argument("--root", help="folder relative paths are resolved against")
@@ -70,6 +76,7 @@ def main(args, out, err):
         plots=args.plots,
         checks=checks,
         cv=args.cv,
+        pair_threshold=args.pair_threshold,
         root=args.root,
         confine_to_root=args.confine_to_root,
         n_jobs=args.n_jobs,

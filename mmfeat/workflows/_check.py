@@ -60,6 +60,7 @@ def check_file(
     plots=None,
     checks=None,
     cv=5,
+    pair_threshold=0.7,
     root=None,
     confine_to_root=False,
     n_jobs=None,
@@ -94,6 +95,8 @@ def check_file(
         Among :data:`mmfeat.quality.CHECKS`; default all the inputs allow.
     cv : int, default=5
         Folds of the out-of-fold probabilities.
+    pair_threshold : float, default=0.7
+        Mismatched-pair score from which a record is reported.
     root : str or path, default=None
         Folder relative paths are resolved against (default: the records
         file's folder).
@@ -140,6 +143,7 @@ def check_file(
         other=X_other,
         checks=checks,
         cv=cv,
+        pair_threshold=pair_threshold,
         n_jobs=n_jobs,
         random_state=random_state,
     )

@@ -64,6 +64,9 @@ def checked(corrupted):
             "label",
             "--cv",
             "3",
+            # 60 records give less confident posteriors than a catalogue
+            "--pair-threshold",
+            "0.5",
             "-o",
             str(folder / "quality.csv"),
             "--plots",
@@ -107,6 +110,7 @@ def test_check_prints_the_summary_and_writes_the_issue_list_and_plots(checked):
     folder, records, status, out, err = checked
     assert status == 0, err
     assert "60 records checked" in out
+    assert "\ndark: 1 records (1.7%)" in out
     assert f"row {FLIPPED}: labelled 'checks', looks like 'stripes'" in out
     issues = pd.read_csv(folder / "quality.issues.csv")
     assert set(issues.loc[issues["issue"] == "label", "row"]) == {FLIPPED}
