@@ -178,8 +178,10 @@ class QualityReport:
             try:
                 img = read_image(
                     self.X[col].iloc[e["row"]],
+                    mode="rgb",
                     size=(thumbnail, thumbnail),
                     resize="pad",
+                    pad_value=1.0,  # white, as catalogue backgrounds are
                 )
                 ax.imshow(img)
             except Exception as exc:  # an unreadable image is a finding too

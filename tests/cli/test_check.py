@@ -199,6 +199,10 @@ def test_quality_report_api(corrupted):
     with pytest.raises(ParameterError, match="no record has issue"):
         report.worst("label")
     assert "unreadable" in report.to_text() and "QualityReport(60" in repr(report)
+    # thumbnails in colour, padded with white, titled by record
+    fig = report.plot_worst("dark", 2)
+    thumb = fig.axes[0].images[0].get_array()
+    assert thumb.shape == (96, 96, 3) and fig.axes[0].get_title() == f"row {DARK}"
     with pytest.raises(ParameterError, match="must be one of"):
         quality_report(X, columns={"image": "photo"})
     with pytest.raises(ParameterError, match="no column"):
