@@ -186,7 +186,8 @@ def error_line(exc, command):
     """``mmfeat <command>: error: ...`` for an error that ends a command."""
     from mmfeat.exceptions import MmfeatError
 
-    if isinstance(exc, MmfeatError):
+    if isinstance(exc, (MmfeatError, ImportError)):
+        # ImportError: an optional extra the command needs is not installed
         message = str(exc)
     elif isinstance(exc, OSError):
         message = _os_error_message(exc, command)

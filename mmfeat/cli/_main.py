@@ -81,7 +81,8 @@ def run_command(args, out=None, err=None, *, started=None):
     notes on ``err``. Errors end the command with one line on ``err``,
     ``mmfeat <command>: error: ...``, saying what was wrong and what to do,
     and status 2: bad parameters and input (:class:`~mmfeat.MmfeatError`),
-    and what the machine refused (an ``OSError``: a missing folder, a
+    an optional extra that is not installed (an ``ImportError`` that says
+    what to install), and what the machine refused (an ``OSError``: a missing folder, a
     read-only or full disk, a file-size limit; a ``MemoryError``). No
     traceback is printed.
     """
@@ -92,7 +93,7 @@ def run_command(args, out=None, err=None, *, started=None):
     try:
         with echo_logs(out, err):
             return module.main(args, out, err)
-    except (mmfeat.MmfeatError, OSError, MemoryError) as exc:
+    except (mmfeat.MmfeatError, ImportError, OSError, MemoryError) as exc:
         print(error_line(exc, args.command), file=err)
         return 2
 

@@ -35,10 +35,11 @@ def _cleanlab(purpose):
     try:
         import cleanlab.filter
         import cleanlab.rank
-    except ImportError as exc:  # pragma: no cover - the extra is installed in CI
+    except ImportError as exc:
         raise ImportError(
             f"{purpose} needs cleanlab (confident learning): "
-            "pip install 'mmfeat[quality]'"
+            "pip install 'mmfeat[quality]'",
+            name="cleanlab",
         ) from exc
     return cleanlab
 

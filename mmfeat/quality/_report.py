@@ -6,7 +6,7 @@ import pandas as pd
 from mmfeat.exceptions import ParameterError
 from mmfeat.quality._duplicates import find_duplicates
 from mmfeat.quality._image import find_image_issues
-from mmfeat.quality._issues import find_label_issues, find_mismatched_pairs
+from mmfeat.quality._issues import _cleanlab, find_label_issues, find_mismatched_pairs
 from mmfeat.quality._oof import cross_val_modality_proba
 from mmfeat.utils._tables import n_rows
 
@@ -33,6 +33,14 @@ def _check_columns(X, columns):
                 f"no column {col!r} in X (columns: {list(X.columns)[:12]})"
             )
     return dict(columns)
+
+
+def _has_cleanlab():
+    try:
+        _cleanlab("the label check")
+    except ImportError:
+        return False
+    return True
 
 
 def _default_model(columns, random_state, n_jobs):
@@ -79,11 +87,14 @@ class QualityReport:
         The table checked (for the thumbnails).
     columns : dict of str to str
         The modality columns checked, and their kinds.
+    notes : list of str
+        Checks that were skipped, and why.
     """
 
-    def __init__(self, X, issues, table, parts, columns):
+    def __init__(self, X, issues, table, parts, columns, notes=()):
         self.X = X
         self.columns = dict(columns)
+        self.notes = list(notes)
         self.issues = issues
         self.table = table
         self.label_issues = parts.get("labels")
@@ -117,6 +128,7 @@ class QualityReport:
     def to_text(self, n=5):
         """The summary and the worst ``n`` records of each issue, as text."""
         lines = [f"{len(self.table)} records checked"]
+        lines += [f"note: {n}" for n in self.notes]
         summary = self.summary()
         if not len(summary):
             lines.append("no issue found")
@@ -272,7 +284,9 @@ def quality_report(
     other : DataFrame, default=None
         A second table (the test part) for ``"leaks"``.
     checks : sequence of str, default=None
-        Among :data:`CHECKS`; default every check the inputs allow.
+        Among :data:`CHECKS`; default every check the inputs allow (the
+        label check only when cleanlab is installed: else it is skipped
+        with a note in ``report.notes``; asked for, it raises ImportError).
     cv : int, default=5
         Folds of the out-of-fold probabilities.
     pair_threshold : float, default=0.7
@@ -328,8 +342,15 @@ def quality_report(
         "labels": y is not None,
         "pairs": y is not None and n_modalities >= 2,
     }
+    notes = []
     if checks is None:
         checks = [c for c in CHECKS if allowed[c]]
+        if "labels" in checks and not _has_cleanlab():
+            checks.remove("labels")
+            notes.append(
+                "the label check was skipped: it needs cleanlab (pip install "
+                "'mmfeat[quality]')"
+            )
     else:
         checks = list(checks)
         for c in checks:
@@ -346,6 +367,8 @@ def quality_report(
                         "pairs": "y and two modality columns",
                     }[c]
                 )
+    if "labels" in checks:
+        _cleanlab("the label check")  # before any fitting
     parts, entries = {}, []
     if "images" in checks:
         frames = []
@@ -470,4 +493,4 @@ def quality_report(
         pr = parts["pairs"].set_index("row").reindex(range(n))
         table["pair_score"] = pr["score"].to_numpy()
         table["suspect"] = pr["suspect"].to_numpy()
-    return QualityReport(X, issues, table, parts, columns)
+    return QualityReport(X, issues, table, parts, columns, notes)

@@ -1,6 +1,7 @@
 """``mmfeat check`` and ``quality_report``: every planted issue found, rows aligned."""
 
 import shutil
+import sys
 
 import cv2
 import numpy as np
@@ -184,6 +185,26 @@ def test_check_needs_a_modality_column_and_known_checks(corrupted, capsys):
     )
     assert status == 2
     assert "needs y" in capsys.readouterr().err
+
+
+def test_check_without_cleanlab_skips_the_label_check_or_says_what_to_install(
+    corrupted, capsys, monkeypatch
+):
+    folder, _ = corrupted
+    monkeypatch.setitem(sys.modules, "cleanlab", None)  # import cleanlab fails
+    base = ["check", str(folder / "records.csv"), "--text-col", "title"]
+    status = main([*base, "--label-col", "label", "--checks", "labels"])
+    assert status == 2
+    assert "needs cleanlab" in capsys.readouterr().err
+    status = main(
+        [*base, "--label-col", "label", "--checks", "duplicates", "--cv", "3"]
+    )
+    assert status == 0
+    X = pd.DataFrame({"title": [f"t{i} {i % 2}" for i in range(40)]})
+    report = quality_report(X, np.arange(40) % 2, columns={"title": "text"}, cv=3)
+    assert report.label_issues is None
+    assert any("mmfeat[quality]" in n for n in report.notes)
+    assert "note: the label check was skipped" in report.to_text()
 
 
 def test_quality_report_api(corrupted):
