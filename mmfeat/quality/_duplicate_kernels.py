@@ -60,7 +60,12 @@ def _band_keys_bits(hashes, starts, widths):
     n = hashes.shape[0]
     keys = np.empty((n_bands, n), dtype=np.uint64)
     for b in range(n_bands):
-        mask = (np.uint64(1) << np.uint64(widths[b])) - np.uint64(1)
+        # a shift by 64 is undefined (x86 masks it to 0): a whole-hash band
+        # needs the all-ones mask spelt out
+        if widths[b] >= 64:
+            mask = np.uint64(0xFFFFFFFFFFFFFFFF)
+        else:
+            mask = (np.uint64(1) << np.uint64(widths[b])) - np.uint64(1)
         shift = np.uint64(starts[b])
         for i in range(n):
             keys[b, i] = (hashes[i] >> shift) & mask

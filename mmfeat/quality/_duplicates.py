@@ -68,6 +68,9 @@ _IMAGE_SUFFIXES = {
 #: at least this probability.
 _LSH_TARGET = 0.99
 _ROWS_PER_CHUNK = 8192
+#: The hashes are uint64 arithmetic modulo 2**64 on purpose: compiled, numba
+#: wraps silently; run as plain Python (NUMBA_DISABLE_JIT=1), NumPy warns.
+_WRAPPING = np.errstate(over="ignore")
 
 
 # ---------------------------------------------------------------- images
@@ -192,6 +195,7 @@ def _candidate_probability(similarity, bands, rows):
     return 1.0 - (1.0 - np.asarray(similarity, dtype=float) ** rows) ** bands
 
 
+@_WRAPPING
 def _minhash_keys(indptr, indices, *, bands, rows, seed):
     rng = np.random.default_rng(seed)
     k = bands * rows
@@ -299,6 +303,7 @@ def _code(first, second, n):
     return first.astype(np.int64) * np.int64(n) + second.astype(np.int64)
 
 
+@_WRAPPING
 def _hamming_pairs(hashes, radius, *, side=None, max_bucket=1000):
     """All pairs of 64-bit hashes within Hamming ``radius`` (multi-index hashing).
 
@@ -320,6 +325,7 @@ def _hamming_pairs(hashes, radius, *, side=None, max_bucket=1000):
     return a, b, dist, skipped
 
 
+@_WRAPPING
 def _minhash_pairs(indptr, indices, threshold, *, num_perm, seed, side=None,
                    max_bucket=1000):  # fmt: skip
     """Pairs of CSR shingle sets with Jaccard >= ``threshold``, via MinHash LSH.
@@ -438,6 +444,7 @@ class _Column:
         ]
         return rows[a], rows[b], sim, skips
 
+    @_WRAPPING
     def similarity(self, first, second):
         """Similarity of given pairs (NaN where an item is missing)."""
         ok = self.valid[first] & self.valid[second]

@@ -280,3 +280,15 @@ def test_find_duplicates_fashion_leaks(data_home):
     found = out.set_index(["row", "other_row"])
     assert found.loc[(50, 1), "kind"] == "exact"
     assert found.loc[(3, 0), "kind"] == "near"
+
+
+def test_find_duplicates_whole_hash_band_at_radius_zero_is_not_one_bucket():
+    # radius 0 is one 64-bit band; a shift by 64 once made every key equal,
+    # one bucket over max_bucket_size, skipped: no pair found
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**63, 1500, dtype=np.uint64) * np.uint64(2) + 1
+    hashes[1495:] = hashes[:5]
+    a, b, dist, skipped = _hamming_pairs(hashes, 0, max_bucket=1000)
+    assert len(skipped) == 0
+    assert sorted(zip(a.tolist(), b.tolist())) == [(i, 1495 + i) for i in range(5)]
+    assert (dist == 0).all()
