@@ -22,7 +22,6 @@ from numbers import Real
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError, ParameterError
@@ -346,6 +345,9 @@ def read_audio(
         y = data.T
     if sr is not None and sr != orig_sr:
         up, down = _poly_factors(int(sr), int(orig_sr))
+        # imported here: scipy.signal costs ~40 ms of every process's start
+        from scipy.signal import resample_poly
+
         y = resample_poly(y, up, down, axis=-1)
         orig_sr = sr
     return np.ascontiguousarray(y, dtype=np.float32), int(orig_sr)
