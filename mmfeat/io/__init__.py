@@ -20,6 +20,7 @@ from mmfeat.io._images import (
     ImageReader,
     check_image_header,
     read_image,
+    read_image_stack,
     sniff_image_format,
     validate_image_array,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "check_image_header",
     "read_audio",
     "read_image",
+    "read_image_stack",
     "sniff_image_format",
     "validate_image_array",
 ]

@@ -38,6 +38,7 @@ from mmfeat.utils._validation import check_pair
 
 __all__ = [
     "read_image",
+    "read_image_stack",
     "ImageReader",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_FILE_BYTES",
@@ -618,6 +619,54 @@ def _resize(img, size, *, resize, pad_value):
     top, left = (out_h - th) // 2, (out_w - tw) // 2
     canvas[top : top + th, left : left + tw] = res
     return canvas
+
+
+def read_image_stack(stack, *, size, resize="exact", pad_value=0.0):
+    """A decoded stack resized at once, equal to :func:`read_image` item by item.
+
+    ``read_image(stack[i], mode=..., size=size, resize=resize)`` for every
+    ``i`` (float32 in [0, 1], the stack's own channels kept), bit for bit:
+    the stack is checked and scaled in one vectorised pass and each image
+    goes straight to the same ``cv2.resize`` call, without ``read_image``'s
+    per-item checks and conversions (most of its cost on small images).
+    Packing images into the channels of one ``cv2.resize`` call was tried:
+    OpenCV's SIMD paths then round differently (1 ulp) and its area
+    interpolation takes at most 4 channels.
+
+    Parameters
+    ----------
+    stack : ndarray of shape (n, H, W, C)
+        uint8 or uint16 (scaled by their maximum), bool, or float in [0, 1].
+    size : tuple of int (height, width)
+        Output size.
+    resize : {"exact", "pad"}, default="exact"
+        As in :func:`read_image`.
+    pad_value : float, default=0.0
+        Fill value in [0, 1] for ``resize="pad"``.
+
+    Returns
+    -------
+    images : ndarray of float32, shape (n, height, width, C)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
+    >>> out = read_image_stack(stack, size=(8, 8))
+    >>> out.shape, bool(np.array_equal(out[1, :, :, 0], read_image(stack[1, :, :, 0],
+    ...                                                   size=(8, 8))))
+    ((2, 8, 8, 1), True)
+    """
+    stack = np.asarray(stack)
+    if stack.ndim != 4:
+        raise InputError(f"expected a stack of shape (n, H, W, C); got {stack.shape}")
+    unit = _to_unit_float(stack, source="image stack")  # one vectorised pass
+    out_h, out_w = check_pair(size, "size", high=1 << 15)
+    out = np.empty((len(stack), out_h, out_w, stack.shape[3]), dtype=np.float32)
+    flat = out[..., 0] if stack.shape[3] == 1 else out
+    for i, image in enumerate(unit[..., 0] if stack.shape[3] == 1 else unit):
+        flat[i] = _resize(image, (out_h, out_w), resize=resize, pad_value=pad_value)
+    return out
 
 
 def _check_pixels(h, w, *, max_pixels, min_size, source, claimed=False):

@@ -12,9 +12,10 @@ from mmfeat.features.image._hog_kernels import (
     NORMS,
     _cell_histograms,
     _hog_batch,
+    _hog_gray_batch,
     bin_boundaries,
 )
-from mmfeat.io import read_image
+from mmfeat.io import read_image, read_image_stack
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, is_missing, item_source
 from mmfeat.utils._numba import numba_threads
@@ -328,8 +329,9 @@ class HOGExtractor(BaseImageExtractor):
             )
         thr, cos_b, sin_b = bin_boundaries(orientations)
         out = np.empty((stack.shape[0], width), dtype=np.float64)
+        kernel = _hog_gray_batch if stack.shape[3] == 1 else _hog_batch
         with numba_threads(self.n_jobs):
-            _hog_batch(
+            kernel(
                 np.ascontiguousarray(stack),
                 _denominator(stack.dtype),
                 bool(self.transform_sqrt),
@@ -364,10 +366,25 @@ class HOGExtractor(BaseImageExtractor):
         stack = numeric_stack(
             X, mode=self.mode, size=self.image_shape_, min_size=self._min_size()
         )
-        if stack is not None:  # decoded arrays of the right size: no per-item work
+        resize = False
+        if stack is None and self.image_size is not None:
+            # a numeric stack of another size: resized at once, equal to the
+            # per-item path (16x16 digits to 32x32: no read_image per item)
+            # (signed or wide integers go item by item: their errors name rows)
+            stack = numeric_stack(X, mode=self.mode, size=None)
+            resize = stack is not None and (
+                stack.dtype.kind in "fb" or stack.dtype in (np.uint8, np.uint16)
+            )
+            stack = stack if resize else None
+        if stack is not None:  # decoded arrays: no per-item work
             out = np.empty((len(stack), self.n_features_out_))
             for start in range(0, len(stack), 256):
-                out[start : start + 256] = self._encode(stack[start : start + 256])
+                part = stack[start : start + 256]
+                if resize:
+                    part = read_image_stack(
+                        part, size=self.image_shape_, resize=self.resize
+                    )
+                out[start : start + 256] = self._encode(part)
             return out
         return self._transform_items(
             X,

@@ -177,3 +177,28 @@ def test_hog_visualization_checks_its_parameters():
         hog_visualization(np.eye(16), mode="cmyk")
     with pytest.raises(ParameterError, match=r"pixels_per_cell must be a \(rows"):
         hog_visualization(np.eye(16), pixels_per_cell=(4, -4))
+
+
+@pytest.mark.parametrize(
+    "dtype, resize", [(np.uint8, "exact"), (np.float64, "exact"), (np.uint8, "pad")]
+)
+def test_a_numeric_stack_resized_at_once_equals_the_item_by_item_path(dtype, resize):
+    # USPS-style 16x16 digits to 32x32: the whole stack is resized in one
+    # step; the result must be the per-item path's, bit for bit
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 256, (300, 16, 12)).astype(np.uint8)
+    if dtype is np.float64:
+        stack = stack / 255.0
+    hog = HOGExtractor(image_size=(32, 32), resize=resize).fit(stack[:2])
+    fast = hog.transform(stack)
+    slow = hog.transform(list(stack))  # a list: read_image per item
+    assert fast.shape == (300, hog.n_features_out_)
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_a_stack_with_negative_integers_still_names_the_row():
+    stack = np.zeros((4, 16, 16), np.int16)
+    stack[2, 3, 3] = -1
+    hog = HOGExtractor(image_size=(32, 32)).fit(np.zeros((1, 16, 16), np.uint8))
+    with pytest.raises(InputError, match="row 2"):
+        hog.transform(stack)
