@@ -21,7 +21,13 @@ from numba import njit, objmode, prange
 
 from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
 
-__all__ = ["NORMS", "_cell_histograms", "_hog_batch", "bin_boundaries"]
+__all__ = [
+    "NORMS",
+    "_cell_histograms",
+    "_hog_batch",
+    "_hog_gray_batch",
+    "bin_boundaries",
+]
 
 #: Block normalisation codes used by the kernels.
 NORMS = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
@@ -236,4 +242,120 @@ def _hog_batch(
                     v = np.float64(images[i, r, c, ch]) / denom
                     img[r, c, ch] = math.sqrt(v) if transform_sqrt else v
         hist = _cell_histograms(img, cell_r, cell_c, n_orient, thr, cos_b, sin_b)
+        _normalize_blocks(hist, block_r, block_c, norm, out[i])
+
+
+@njit(**JIT_SERIAL)
+def _gray_row(images, i, r, denom, transform_sqrt, dst):
+    W = dst.shape[0]
+    for c in range(W):
+        v = np.float64(images[i, r, c, 0]) / denom
+        dst[c] = math.sqrt(v) if transform_sqrt else v
+
+
+@njit(**JIT_SERIAL)
+def _gray_histograms(
+    images, i, denom, transform_sqrt, cell_r, cell_c, thr, cos_b, sin_b
+):
+    """Cell histograms of gray image ``i`` of a stack, read straight from it.
+
+    The same numbers as :func:`_cell_histograms` on ``images[i] / denom``
+    (pixels are converted exactly as there, a row at a time into a rolling
+    three-row buffer), without the float64 copy of the whole image.
+    """
+    _, H, W, _ = images.shape
+    n_orient = thr.shape[0] - 1
+    ncr = H // cell_r
+    ncc = W // cell_c
+    width = ncc * cell_c
+    hist32 = np.zeros((ncr, ncc, n_orient), dtype=np.float32)
+    rows = np.zeros((3, W), dtype=np.float64)
+    gx = np.zeros(width, dtype=np.float64)
+    gy = np.zeros(width, dtype=np.float64)
+    mag = np.empty(width, dtype=np.float64)
+    fx = np.empty(width, dtype=np.float64)
+    fy = np.empty(width, dtype=np.float64)
+    bins = np.empty(width, dtype=np.int32)
+    nearest = np.empty(width, dtype=np.float64)
+    _gray_row(images, i, 0, denom, transform_sqrt, rows[1])
+    if H > 1:
+        _gray_row(images, i, 1, denom, transform_sqrt, rows[2])
+    last = min(width, W - 1)
+    for r in range(ncr * cell_r):
+        # rows[(r + k) % 3] holds image row r - 1 + k
+        prv = rows[r % 3]
+        cur = rows[(r + 1) % 3]
+        nxt = rows[(r + 2) % 3]
+        ci = r // cell_r
+        if 0 < r < H - 1:
+            for c in range(width):
+                gy[c] = nxt[c] - prv[c]
+        else:
+            gy[:] = 0.0
+        for c in range(1, last):
+            gx[c] = cur[c + 1] - cur[c - 1]
+        gx[0] = 0.0
+        if width == W:
+            gx[W - 1] = 0.0
+        for c in range(width):
+            flip = gy[c] < 0.0 or (gy[c] == 0.0 and gx[c] < 0.0)
+            fx[c] = -gx[c] if flip else gx[c]
+            fy[c] = -gy[c] if flip else gy[c]
+            mag[c] = math.sqrt(fx[c] * fx[c] + fy[c] * fy[c])
+            bins[c] = 0
+            nearest[c] = np.inf
+        for k in range(1, n_orient + 1):
+            ck = cos_b[k]
+            sk = sin_b[k]
+            for c in range(width):
+                cross = ck * fy[c] - sk * fx[c]
+                bins[c] += 1 if cross >= 0.0 else 0
+                nearest[c] = min(nearest[c], abs(cross))
+        for c in range(width):
+            if mag[c] == 0.0:
+                continue
+            b = bins[c]
+            if (
+                nearest[c] <= 1e-9 * (abs(fx[c]) + abs(fy[c]))
+                and fx[c] != 0.0
+                and fy[c] != 0.0
+            ):
+                b = _bin_exact(gx[c], gy[c], thr, n_orient)
+            if b < 0 or b >= n_orient:
+                continue
+            cj = c // cell_c
+            hist32[ci, cj, b] = np.float32(np.float64(hist32[ci, cj, b]) + mag[c])
+        # the row r + 2 enters the buffer in place of row r - 1
+        if r + 2 < H:
+            _gray_row(images, i, r + 2, denom, transform_sqrt, rows[r % 3])
+    area = np.float32(cell_r * cell_c)
+    hist = np.empty((ncr, ncc, n_orient), dtype=np.float64)
+    for a in range(ncr):
+        for j in range(ncc):
+            for o in range(n_orient):
+                hist[a, j, o] = np.float64(np.float32(hist32[a, j, o] / area))
+    return hist
+
+
+@njit(**JIT_PARALLEL)
+def _hog_gray_batch(
+    images,
+    denom,
+    transform_sqrt,
+    cell_r,
+    cell_c,
+    block_r,
+    block_c,
+    norm,
+    thr,
+    cos_b,
+    sin_b,
+    out,
+):
+    """:func:`_hog_batch` for an (n, H, W, 1) stack, without per-image copies."""
+    n = images.shape[0]
+    for i in prange(n):
+        hist = _gray_histograms(
+            images, i, denom, transform_sqrt, cell_r, cell_c, thr, cos_b, sin_b
+        )
         _normalize_blocks(hist, block_r, block_c, norm, out[i])
