@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_bovw.py [--repeat N] [--json FILE] [--large]``.
 
 1. Encoding 100,000 128-d descriptors (100 images x 1,000) into k = 1,024
-   words: mmfeat's fused kernel vs ``MiniBatchKMeans.predict`` +
+   words (and k = 256, hard): mmfeat's kernel vs ``MiniBatchKMeans.predict`` +
    ``np.bincount`` (hard), and vs the equivalent NumPy for a (1, 2, 4)
    spatial pyramid, soft assignment over the 5 nearest words, and VLAD
    (k = 64). Outputs are checked equal before timing.
@@ -153,6 +153,9 @@ def main():
     codebook = km.cluster_centers_.astype(np.float32)
     km64 = MiniBatchKMeans(64, random_state=0, n_init=1, batch_size=4096).fit(train)
     cb64 = km64.cluster_centers_.astype(np.float32)
+    km256 = MiniBatchKMeans(256, random_state=0, n_init=1, max_iter=5, batch_size=4096)
+    km256.fit(train)
+    cb256 = km256.cluster_centers_.astype(np.float32)
     flat = pyramid_cells((1,))
     pyr = pyramid_cells((1, 2, 4))
 
@@ -184,6 +187,7 @@ def main():
     soft_ref = np_soft(desc[sub], item[sub], 20, codebook, k, 5, 0.05, counts[:20])
     soft_diff = np.abs(soft_ours - soft_ref)
     assert (soft_diff > 1e-6).mean() <= 1e-3 and soft_diff.max() < 0.01
+    n_ties += check_ties(desc, cb256, our_words(desc, cb256), km256.predict(desc))
     words64 = our_words(desc, cb64)
     n_ties += check_ties(desc, cb64, words64, km64.predict(desc))
     np.testing.assert_allclose(
@@ -200,6 +204,9 @@ def main():
             peer = {
                 "hard": median_time(
                     lambda: np_hard(desc, item, n_items, km, k), repeat=r
+                ),
+                "hard256": median_time(
+                    lambda: np_hard(desc, item, n_items, km256, 256), repeat=r
                 ),
                 "pyramid": median_time(
                     lambda: np_pyramid(
@@ -218,6 +225,9 @@ def main():
         mine = {
             "hard": median_time(
                 lambda j=j: ours(desc, offsets, pos, codebook, j, cells=flat), repeat=r
+            ),
+            "hard256": median_time(
+                lambda j=j: ours(desc, offsets, pos, cb256, j, cells=flat), repeat=r
             ),
             "pyramid": median_time(
                 lambda j=j: ours(desc, offsets, pos, codebook, j, cells=pyr), repeat=r
@@ -243,6 +253,7 @@ def main():
         }
         names = {
             "hard": ("hard, k=1024", "MiniBatchKMeans.predict+bincount"),
+            "hard256": ("hard, k=256", "MiniBatchKMeans.predict+bincount"),
             "pyramid": ("hard + pyramid (1,2,4), k=1024", "predict + NumPy pyramid"),
             "soft": ("soft (5 nearest), k=1024", "NumPy GEMM+argpartition"),
             "vlad": ("VLAD, k=64", "predict + NumPy VLAD"),

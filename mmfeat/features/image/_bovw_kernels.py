@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 HARD, SOFT, VLAD = 0, 1, 2
-_CHUNK = 128
+_CHUNK = 256
 # the finest pyramid grid (64x64 cells) and the widest output row the
 # wrapper lets the kernels write; a model file cannot ask for more
 MAX_PYRAMID_GRID = 64
@@ -65,8 +65,6 @@ def _argmin_diff(a, b):
     """
     n = a.shape[0]
     m = n - n % 8
-    best = np.full(8, np.inf, dtype=np.float32)
-    arg = np.zeros(8, dtype=np.int64)
     b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = np.float32(np.inf)
     i0 = i1 = i2 = i3 = i4 = i5 = i6 = i7 = 0
     for k in range(0, m, 8):
@@ -94,16 +92,24 @@ def _argmin_diff(a, b):
         d = a[k + 7] - b[k + 7]
         if d < b7:
             b7, i7 = d, k + 7
-    best[0], best[1], best[2], best[3] = b0, b1, b2, b3
-    best[4], best[5], best[6], best[7] = b4, b5, b6, b7
-    arg[0], arg[1], arg[2], arg[3] = i0, i1, i2, i3
-    arg[4], arg[5], arg[6], arg[7] = i4, i5, i6, i7
-    top = best[0]
-    where = arg[0] if m else 0
-    for lane in range(1, 8):
-        if best[lane] < top or (best[lane] == top and arg[lane] < where):
-            top = best[lane]
-            where = arg[lane]
+    # merge the lanes, ties to the lowest index (no heap arrays: this runs
+    # once per descriptor)
+    top = b0
+    where = i0
+    if b1 < top or (b1 == top and i1 < where):
+        top, where = b1, i1
+    if b2 < top or (b2 == top and i2 < where):
+        top, where = b2, i2
+    if b3 < top or (b3 == top and i3 < where):
+        top, where = b3, i3
+    if b4 < top or (b4 == top and i4 < where):
+        top, where = b4, i4
+    if b5 < top or (b5 == top and i5 < where):
+        top, where = b5, i5
+    if b6 < top or (b6 == top and i6 < where):
+        top, where = b6, i6
+    if b7 < top or (b7 == top and i7 < where):
+        top, where = b7, i7
     for k in range(m, n):
         d = a[k] - b[k]
         if d < top:

@@ -142,6 +142,36 @@ def test_hard_assignment_agrees_with_kmeans_predict(rng):
     np.testing.assert_allclose(got[0], ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("dim", [13, 128])
+def test_hard_words_equal_float64_argmin_except_near_ties(rng, dim):
+    # one descriptor per item, so each row's one nonzero is its word; 601
+    # descriptors span several assignment chunks, 37 words a ragged tail
+    n, k = 601, 37
+    desc = rng.random((n, dim), dtype=np.float32)
+    codebook = rng.random((k, dim), dtype=np.float32)
+    got = _bow_encode(
+        desc,
+        np.arange(n + 1),
+        rng.random((n, 2)),
+        codebook,
+        cells=pyramid_cells((1,)),
+        power=False,
+        l2=False,
+    )
+    assert np.all((got == 0) | (got == 1)) and np.all(got.sum(1) == 1)
+    words = got.argmax(1)
+    d2 = _sq_dist(desc, codebook)
+    top2 = np.sort(d2, axis=1)[:, :2]
+    # float32 GEMM distances err relative to |x|^2 + |c|^2, not to d^2
+    scale = (desc.astype(np.float64) ** 2).sum(1) + (codebook**2).sum(1).max()
+    clear = top2[:, 1] - top2[:, 0] > 1e-5 * scale
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(words[clear], d2.argmin(1)[clear])
+    # elsewhere the chosen word is one of the near-tied nearest
+    chosen = d2[np.arange(n), words]
+    assert np.all(chosen - top2[:, 0] <= 1e-5 * scale)
+
+
 def test_temporal_pyramid_cells_for_audio():
     cells = pyramid_cells((1, 2, 4), two_d=False)
     assert cells.tolist() == [[1, 1], [1, 2], [1, 4]]
