@@ -11,11 +11,11 @@ from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.features.audio._mfcc_kernels import (
     _PERCENTILE,
     STATS,
-    _db_floor,
     _deltas_cmvn,
+    _floor_db,
     _frame,
     _pool_frames,
-    _power,
+    _power_mel_db,
 )
 from mmfeat.io import read_audio
 from mmfeat.utils._batches import transform_in_batches
@@ -626,13 +626,28 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             )
             spec = scipy.fft.rfft(frames, axis=1, workers=n_threads)
             del frames
-            mag = np.empty(spec.shape)
-            _power(spec, float(self.power), mag)
+            nz = self.mel_basis_ != 0
+            any_nz = nz.any(axis=1)
+            band_lo = np.where(any_nz, nz.argmax(axis=1), 0).astype(np.int64)
+            band_hi = np.where(
+                any_nz, nz.shape[1] - nz[:, ::-1].argmax(axis=1), 0
+            ).astype(np.int64)
+            db = np.empty((spec.shape[0], self.mel_basis_.shape[0]))
+            row_top = np.empty(spec.shape[0])
+            _power_mel_db(
+                spec,
+                float(self.power),
+                self.mel_basis_,
+                band_lo,
+                band_hi,
+                1e-10,
+                0.0,
+                db,
+                row_top,
+            )
             del spec
-            mel = mag @ self.mel_basis_.T
-            db = np.empty_like(mel)
-            top_db = -1.0 if self.top_db is None else float(self.top_db)
-            _db_floor(mel, frame_offsets, 1e-10, 0.0, top_db, db)
+            if self.top_db is not None:
+                _floor_db(frame_offsets, float(self.top_db), row_top, db)
             coef = np.ascontiguousarray(db @ self.dct_.T)
             conv, lo, hi, widths = self._tables
             n_deltas = self._n_deltas()

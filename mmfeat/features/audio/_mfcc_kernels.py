@@ -2,8 +2,11 @@
 
 A batch of clips is one flat sample array with ``offsets``; its frames are
 one (n_frames_total, ...) array with ``frame_offsets``. The kernels run in
-parallel over clips; the FFT and the two matrix products (mel filterbank,
-DCT) run in between on the whole batch with SciPy/BLAS.
+parallel over frames, or over (clip, column) pairs, never only over clips,
+so one long clip uses every thread as a batch of short ones does. The FFT
+runs in between on the whole batch with SciPy; the mel filterbank is applied
+sparsely (each band's nonzero bins) inside the power/dB kernel, and the DCT
+is one BLAS product.
 """
 
 import math
@@ -15,10 +18,10 @@ from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
 
 __all__ = [
     "STATS",
-    "_db_floor",
     "_deltas_cmvn",
+    "_floor_db",
     "_frame",
-    "_power",
+    "_power_mel_db",
     "_pool_frames",
 ]
 
@@ -29,13 +32,34 @@ _PERCENTILE = 4
 
 @njit(**JIT_PARALLEL)
 def _frame(samples, offsets, n_fft, hop, pad, window, frame_offsets, frames):
-    """Windowed frames of every clip (zero padding of ``pad`` samples each side)."""
-    for i in prange(offsets.shape[0] - 1):
+    """Windowed frames of every clip (zero padding of ``pad`` samples each side).
+
+    Parallel over all frames of the batch (not over clips), so one long clip
+    uses every thread: frame ``g`` finds its clip by bisection in
+    ``frame_offsets``.
+    """
+    n_clips = offsets.shape[0] - 1
+    for g in prange(frames.shape[0]):
+        lo = 0
+        hi = n_clips
+        while hi - lo > 1:  # last clip i with frame_offsets[i] <= g
+            mid = (lo + hi) // 2
+            if frame_offsets[mid] <= g:
+                lo = mid
+            else:
+                hi = mid
+        i = lo
+        while frame_offsets[i + 1] <= g:  # skip clips with no frames
+            i += 1
         start = offsets[i]
         n = offsets[i + 1] - start
-        for f in range(frame_offsets[i + 1] - frame_offsets[i]):
-            row = frames[frame_offsets[i] + f]
-            first = f * hop - pad
+        row = frames[g]
+        first = (g - frame_offsets[i]) * hop - pad
+        if first >= 0 and first + n_fft <= n:
+            base = start + first
+            for t in range(n_fft):
+                row[t] = samples[base + t] * window[t]
+        else:
             for t in range(n_fft):
                 idx = first + t
                 v = samples[start + idx] if 0 <= idx < n else 0.0
@@ -43,40 +67,50 @@ def _frame(samples, offsets, n_fft, hop, pad, window, frame_offsets, frames):
 
 
 @njit(**JIT_PARALLEL)
-def _power(spec, power, out):
-    """``|spec| ** power`` into ``out`` (``re^2 + im^2`` for power 2)."""
-    n, m = spec.shape
-    for i in prange(n):
-        for j in range(m):
-            v = spec[i, j]
-            p2 = v.real * v.real + v.imag * v.imag
-            out[i, j] = p2 if power == 2.0 else math.sqrt(p2) ** power
+def _power_mel_db(spec, power, mel, band_lo, band_hi, amin, ref_db, out, row_top):
+    """Power spectrum, mel bands and dB of every frame in one pass (parallel).
+
+    ``mel`` is the (n_mels, n_bins) filterbank; band ``m`` is nonzero only
+    on bins ``band_lo[m]:band_hi[m]``, so the product skips the zeros.
+    ``row_top`` gets each frame's largest dB value (for the floor).
+    """
+    n_frames, n_bins = spec.shape
+    n_mels = mel.shape[0]
+    for f in prange(n_frames):
+        p = np.empty(n_bins)
+        row = spec[f]
+        for j in range(n_bins):
+            p[j] = row[j].real * row[j].real + row[j].imag * row[j].imag
+        if power != 2.0:
+            for j in range(n_bins):
+                p[j] = math.sqrt(p[j]) ** power
+        top = -np.inf
+        for m in range(n_mels):
+            acc = 0.0
+            for j in range(band_lo[m], band_hi[m]):
+                acc += mel[m, j] * p[j]
+            d = 10.0 * math.log10(max(amin, acc)) - ref_db
+            out[f, m] = d
+            top = max(top, d)
+        row_top[f] = top
 
 
 @njit(**JIT_PARALLEL)
-def _db_floor(mel, frame_offsets, amin, ref_db, top_db, out):
-    """``power_to_db`` per clip: 10 log10(max(amin, S)) - ref, floored at max - top_db.
-
-    The floor uses each clip's own maximum, so a batch gives what per-clip
-    calls give (librosa's floor is the maximum of whatever array it gets).
-    ``top_db < 0`` disables the floor.
-    """
-    n_mels = mel.shape[1]
-    for i in prange(frame_offsets.shape[0] - 1):
-        a = frame_offsets[i]
-        b = frame_offsets[i + 1]
+def _floor_db(frame_offsets, top_db, row_top, out):
+    """Floor each clip's dB values at its maximum - ``top_db`` (parallel)."""
+    n_frames, n_mels = out.shape
+    low = np.empty(n_frames)
+    for i in range(frame_offsets.shape[0] - 1):
         top = -np.inf
-        for f in range(a, b):
-            for m in range(n_mels):
-                d = 10.0 * math.log10(max(amin, mel[f, m])) - ref_db
-                out[f, m] = d
-                top = max(top, d)
-        if top_db >= 0:
-            low = top - top_db
-            for f in range(a, b):
-                for m in range(n_mels):
-                    if out[f, m] < low:
-                        out[f, m] = low
+        for f in range(frame_offsets[i], frame_offsets[i + 1]):
+            top = max(top, row_top[f])
+        for f in range(frame_offsets[i], frame_offsets[i + 1]):
+            low[f] = top - top_db
+    for f in prange(n_frames):
+        lf = low[f]
+        for m in range(n_mels):
+            if out[f, m] < lf:
+                out[f, m] = lf
 
 
 @njit(**JIT_SERIAL)
@@ -117,54 +151,56 @@ def _deltas_cmvn(
     2 mean and variance, per clip and column.
     """
     n_coef = coef.shape[1]
-    n_feat = feat.shape[1]
-    for i in prange(frame_offsets.shape[0] - 1):
+    # one task per (clip, coefficient): its column, its deltas, their CMVN,
+    # so a single long clip still splits across threads
+    for task in prange((frame_offsets.shape[0] - 1) * n_coef):
+        i = task // n_coef
+        c = task % n_coef
         a = frame_offsets[i]
         b = frame_offsets[i + 1]
         n = b - a
         x = coef[a:b]
         out = feat[a:b]
         for t in range(n):
-            for c in range(n_coef):
-                out[t, c] = x[t, c]
+            out[t, c] = x[t, c]
+        w = -1
+        for j in range(widths.shape[0]):
+            if widths[j] <= n:
+                w = j
+                break
         for d in range(n_deltas):
-            w = -1
-            for j in range(widths.shape[0]):
-                if widths[j] <= n:
-                    w = j
-                    break
-            for c in range(n_coef):
-                col = (d + 1) * n_coef + c
-                if w < 0:
-                    for t in range(n):
-                        out[t, col] = 0.0
-                else:
-                    _savgol(
-                        x,
-                        n,
-                        c,
-                        conv[d, w],
-                        edge_lo[d, w],
-                        edge_hi[d, w],
-                        widths[w],
-                        out,
-                        col,
-                    )
+            col = (d + 1) * n_coef + c
+            if w < 0:
+                for t in range(n):
+                    out[t, col] = 0.0
+            else:
+                _savgol(
+                    x,
+                    n,
+                    c,
+                    conv[d, w],
+                    edge_lo[d, w],
+                    edge_hi[d, w],
+                    widths[w],
+                    out,
+                    col,
+                )
         if cmvn > 0 and n > 0:
-            for c in range(n_feat):
+            for d in range(n_deltas + 1):
+                col = d * n_coef + c
                 mean = 0.0
                 for t in range(n):
-                    mean += out[t, c]
+                    mean += out[t, col]
                 mean /= n
                 scale = 1.0
                 if cmvn == 2:
                     var = 0.0
                     for t in range(n):
-                        var += (out[t, c] - mean) ** 2
+                        var += (out[t, col] - mean) ** 2
                     sd = math.sqrt(var / n)
                     scale = 1.0 / sd if sd > 0 else 1.0
                 for t in range(n):
-                    out[t, c] = (out[t, c] - mean) * scale
+                    out[t, col] = (out[t, col] - mean) * scale
 
 
 @njit(**JIT_PARALLEL)
@@ -175,41 +211,41 @@ def _pool_frames(feat, frame_offsets, stats, qs, out):
     ``qs[s]`` (linear interpolation, as ``np.percentile``).
     """
     n_feat = feat.shape[1]
-    for i in prange(frame_offsets.shape[0] - 1):
+    has_pct = False
+    for s in range(stats.shape[0]):
+        if stats[s] == _PERCENTILE:
+            has_pct = True
+    # one task per (clip, column), so a single long clip splits too
+    for task in prange((frame_offsets.shape[0] - 1) * n_feat):
+        i = task // n_feat
+        c = task % n_feat
         a = frame_offsets[i]
         b = frame_offsets[i + 1]
         n = b - a
         col = np.empty(n, dtype=np.float64)
-        for c in range(n_feat):
-            for t in range(n):
-                col[t] = feat[a + t, c]
-            mean = 0.0
-            for t in range(n):
-                mean += col[t]
-            mean /= n
-            sorted_col = col.copy()
-            has_pct = False
-            for s in range(stats.shape[0]):
-                if stats[s] == _PERCENTILE:
-                    has_pct = True
-            if has_pct:
-                sorted_col = np.sort(col)
-            for s in range(stats.shape[0]):
-                code = stats[s]
-                if code == 0:
-                    v = mean
-                elif code == 1:
-                    var = 0.0
-                    for t in range(n):
-                        var += (col[t] - mean) ** 2
-                    v = math.sqrt(var / n)
-                elif code == 2:
-                    v = col.min()
-                elif code == 3:
-                    v = col.max()
-                else:
-                    pos = qs[s] / 100.0 * (n - 1)
-                    lo = int(math.floor(pos))
-                    hi = min(lo + 1, n - 1)
-                    v = sorted_col[lo] + (sorted_col[hi] - sorted_col[lo]) * (pos - lo)
-                out[i, s * n_feat + c] = v
+        for t in range(n):
+            col[t] = feat[a + t, c]
+        mean = 0.0
+        for t in range(n):
+            mean += col[t]
+        mean /= n
+        sorted_col = np.sort(col) if has_pct else col
+        for s in range(stats.shape[0]):
+            code = stats[s]
+            if code == 0:
+                v = mean
+            elif code == 1:
+                var = 0.0
+                for t in range(n):
+                    var += (col[t] - mean) ** 2
+                v = math.sqrt(var / n)
+            elif code == 2:
+                v = col.min()
+            elif code == 3:
+                v = col.max()
+            else:
+                pos = qs[s] / 100.0 * (n - 1)
+                lo = int(math.floor(pos))
+                hi = min(lo + 1, n - 1)
+                v = sorted_col[lo] + (sorted_col[hi] - sorted_col[lo]) * (pos - lo)
+            out[i, s * n_feat + c] = v

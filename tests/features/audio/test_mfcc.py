@@ -232,3 +232,40 @@ def test_mfcc_boolean_deltas_are_zero_or_one(flag, count):
 def test_mfcc_every_bad_parameter_is_a_parameter_error(params, match):
     with pytest.raises(ParameterError, match=match):
         MFCCExtractor(**dict(BASE, **params)).fit()
+
+
+def test_mfcc_long_clip_split_over_frames_matches_librosa(fsdd_clips):
+    # one long clip: every kernel splits its frames (or columns) across
+    # threads; the result is librosa's, and the same alone or in a batch
+    long = np.concatenate(fsdd_clips)[: 8000 * 20]
+    ext = MFCCExtractor(**BASE, deltas=2, pooling=None, n_jobs=2).fit()
+    got = ext.transform([long])[0]
+    ref = librosa.feature.mfcc(y=long, **BASE)
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(got[:, :13].T, ref, rtol=1e-4, atol=1e-6 * scale)
+    for order in (1, 2):
+        d = librosa.feature.delta(ref, width=9, order=order)
+        cols = slice(13 * order, 13 * (order + 1))
+        np.testing.assert_allclose(got[:, cols].T, d, rtol=1e-4, atol=1e-6 * scale)
+    batch = ext.transform([fsdd_clips[0], long, fsdd_clips[1]])
+    np.testing.assert_allclose(batch[1], got, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        batch[0], ext.transform([fsdd_clips[0]])[0], rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(deltas=0),
+        dict(deltas=2, cmvn="meanvar", pooling=("p10", "max", "min")),
+        dict(deltas=1, pooling=None, top_db=None),
+    ],
+)
+def test_mfcc_two_jobs_equal_one(fsdd_clips, params):
+    clips = fsdd_clips[:40] + [np.concatenate(fsdd_clips)[: 8000 * 10]]
+    one = MFCCExtractor(**BASE, **params, n_jobs=1).fit().transform(clips)
+    two = MFCCExtractor(**BASE, **params, n_jobs=2).fit().transform(clips)
+    if params.get("pooling", "x") is None:
+        one, two = np.vstack(list(one)), np.vstack(list(two))
+    np.testing.assert_allclose(two, one, rtol=1e-12, atol=1e-12)
