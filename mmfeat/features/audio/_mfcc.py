@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import scipy.fft
-from scipy.signal import get_window
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from mmfeat.exceptions import InputError, ParameterError
@@ -525,6 +524,8 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 f"{win_length}; set hop_length to a positive number of samples"
             )
         try:
+            from scipy.signal import get_window  # ~40 ms of every start if global
+
             window = get_window(self.window, win_length, fftbins=True)
         except (TypeError, ValueError) as exc:
             raise ParameterError(

@@ -16,7 +16,9 @@ def texture(rng):
 
 
 def test_dense_descriptors_equal_opencv_on_the_same_grid(texture):
-    desc, pos = sift_descriptors(texture, step=8, sizes=(16,), root_sift=False)
+    desc, pos = sift_descriptors(
+        texture, step=8, sizes=(16,), root_sift=False, descriptor="opencv"
+    )
     ys = np.arange(8, 64 - 8 + 1, 8)
     xs = np.arange(8, 80 - 8 + 1, 8)
     kps = [cv2.KeyPoint(float(x), float(y), 16 / 6, 0) for y in ys for x in xs]

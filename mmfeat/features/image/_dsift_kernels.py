@@ -1,0 +1,197 @@
+"""Numba dense SIFT in the manner of VLFeat's ``vl_dsift``.
+
+For one gray image:
+
+1. gradients by central differences (one-sided at the border), magnitude in
+   float32, split into 8 orientation planes with linear interpolation
+   between the two nearest orientation bins (angle counter-clockwise with
+   the row axis pointing up, bin 0 at angle 0: OpenCV's convention, so the
+   128 values are laid out as OpenCV's, ``(row bin * 4 + col bin) * 8 + o``);
+2. 4x4 spatial bins of width ``b = size / 4`` centred at ``(k - 1.5) * b``
+   from the keypoint; each pixel counts in a bin with the triangular weight
+   ``max(0, 1 - |d| / b)`` along each axis (bilinear spatial binning), done
+   separably: a pass along the rows of each orientation plane for the 4
+   bin columns of a grid column, then a pass along the columns at the
+   keypoint rows. Pixels outside the image count as zero;
+3. ``window="gaussian"``: each pixel is also weighted by a Gaussian of its
+   offset from the keypoint with sigma ``2 b`` (half the patch width:
+   VLFeat's ``windowSize = 2`` bins, and OpenCV's ``d / 2``), folded into
+   the separable kernels; ``window="flat"``: no window, the descriptor is a
+   sample of the triangle-smoothed planes (VLFeat's fast approximation,
+   without its per-bin window mean);
+4. L2 normalise, clamp at 0.2, renormalise, times 512 (OpenCV's scale,
+   not rounded).
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
+
+__all__ = ["dsift_batch", "dsift_image", "orientation_planes"]
+
+GAUSSIAN = 0
+FLAT = 1
+
+
+@njit(**JIT_SERIAL)
+def orientation_planes(img):
+    """Gradient magnitude split into 8 orientation planes, shape (H, W, 8)."""
+    h, w = img.shape
+    planes = np.zeros((h, w, 8), dtype=np.float32)
+    scale = 8.0 / (2.0 * math.pi)
+    for y in range(h):
+        for x in range(w):
+            if h == 1:
+                gy = 0.0
+            elif y == 0:
+                gy = float(img[1, x]) - float(img[0, x])
+            elif y == h - 1:
+                gy = float(img[h - 1, x]) - float(img[h - 2, x])
+            else:
+                gy = 0.5 * (float(img[y + 1, x]) - float(img[y - 1, x]))
+            if w == 1:
+                gx = 0.0
+            elif x == 0:
+                gx = float(img[y, 1]) - float(img[y, 0])
+            elif x == w - 1:
+                gx = float(img[y, w - 1]) - float(img[y, w - 2])
+            else:
+                gx = 0.5 * (float(img[y, x + 1]) - float(img[y, x - 1]))
+            mag = np.float32(math.sqrt(gx * gx + gy * gy))
+            if mag == 0.0:
+                continue
+            ang = math.atan2(-gy, gx)
+            if ang < 0.0:
+                ang += 2.0 * math.pi
+            t = ang * scale
+            b0 = int(math.floor(t))
+            r = np.float32(t - b0)
+            b0 = b0 % 8
+            planes[y, x, b0] += (np.float32(1.0) - r) * mag
+            planes[y, x, (b0 + 1) % 8] += r * mag
+    return planes
+
+
+@njit(**JIT_SERIAL)
+def _weights(centre, kp, b, n, gaussian, out):
+    """Triangle (x Gaussian window) weights of bin ``centre``; returns lo, hi."""
+    lo = int(math.floor(centre - b)) + 1
+    hi = int(math.ceil(centre + b)) - 1
+    if lo < 0:
+        lo = 0
+    if hi > n - 1:
+        hi = n - 1
+    inv_2s2 = 1.0 / (2.0 * (2.0 * b) * (2.0 * b))
+    for p in range(lo, hi + 1):
+        wgt = 1.0 - abs(p - centre) / b
+        if wgt < 0.0:
+            wgt = 0.0
+        if gaussian:
+            d = p - kp
+            wgt *= math.exp(-d * d * inv_2s2)
+        out[p - lo] = wgt
+    return lo, hi
+
+
+@njit(**JIT_SERIAL)
+def _normalise(d):
+    nrm = 0.0
+    for k in range(128):
+        nrm += float(d[k]) * float(d[k])
+    nrm = math.sqrt(nrm)
+    if nrm <= 0.0:
+        return
+    thr = 0.2 * nrm
+    nrm2 = 0.0
+    for k in range(128):
+        v = float(d[k])
+        if v > thr:
+            v = thr
+        d[k] = v
+        nrm2 += v * v
+    f = 512.0 / max(math.sqrt(nrm2), 1.1920929e-07)
+    for k in range(128):
+        d[k] = d[k] * f
+
+
+@njit(**JIT_SERIAL)
+def _describe_planes(planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out):
+    """Descriptors of every grid point, written to ``out`` (n, 128) in order."""
+    h, w = planes.shape[0], planes.shape[1]
+    gaussian = window == GAUSSIAN
+    row = np.zeros((4, h, 8), dtype=np.float64)
+    wx = np.zeros(w + 2, dtype=np.float64)
+    wy = np.zeros(h + 2, dtype=np.float64)
+    acc = np.zeros(8, dtype=np.float64)
+    k0 = 0
+    for s in range(size_of.shape[0]):
+        b = size_of[s] / 4.0
+        ny, nx = n_y[s], n_x[s]
+        for ix in range(nx):
+            cx = xs[x_start[s] + ix]
+            # row pass: the 4 bin columns of this grid column, every row
+            for j in range(4):
+                c = cx + (j - 1.5) * b
+                lo, hi = _weights(c, cx, b, w, gaussian, wx)
+                for y in range(h):
+                    for o in range(8):
+                        acc[o] = 0.0
+                    for p in range(lo, hi + 1):
+                        wp = wx[p - lo]
+                        for o in range(8):
+                            acc[o] += wp * planes[y, p, o]
+                    for o in range(8):
+                        row[j, y, o] = acc[o]
+            # column pass at each keypoint row
+            for iy in range(ny):
+                cy = ys[y_start[s] + iy]
+                d = out[k0 + iy * nx + ix]
+                for i in range(4):
+                    c = cy + (i - 1.5) * b
+                    lo, hi = _weights(c, cy, b, h, gaussian, wy)
+                    for j in range(4):
+                        for o in range(8):
+                            acc[o] = 0.0
+                        for q in range(lo, hi + 1):
+                            wq = wy[q - lo]
+                            for o in range(8):
+                                acc[o] += wq * row[j, q, o]
+                        base = (i * 4 + j) * 8
+                        for o in range(8):
+                            d[base + o] = acc[o]
+                _normalise(d)
+        k0 += ny * nx
+
+
+@njit(**JIT_SERIAL)
+def dsift_image(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
+    """Dense SIFT of one gray uint8 image: float32 array (n, 128)."""
+    n = 0
+    for s in range(size_of.shape[0]):
+        n += n_y[s] * n_x[s]
+    out = np.zeros((n, 128), dtype=np.float32)
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        return out
+    planes = orientation_planes(img)
+    _describe_planes(planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out)
+    return out
+
+
+@njit(**JIT_PARALLEL)
+def dsift_batch(stack, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
+    """Dense SIFT of a stack of same-size images, in parallel: (N, n, 128)."""
+    n = 0
+    for s in range(size_of.shape[0]):
+        n += n_y[s] * n_x[s]
+    out = np.zeros((stack.shape[0], n, 128), dtype=np.float32)
+    for k in prange(stack.shape[0]):
+        if stack.shape[1] == 0 or stack.shape[2] == 0:
+            continue
+        planes = orientation_planes(stack[k])
+        _describe_planes(
+            planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out[k]
+        )
+    return out

@@ -1,0 +1,140 @@
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+
+from mmfeat.features.image import SIFTBoVWExtractor, sift_descriptors
+from mmfeat.features.image._dsift_kernels import (
+    FLAT,
+    GAUSSIAN,
+    dsift_batch,
+    dsift_image,
+)
+from mmfeat.features.image._sift_bovw import _dense_grid, _grid_arrays
+
+
+def _texture(rng, h=40, w=48):
+    img = cv2.GaussianBlur((rng.random((h, w)) * 255).astype(np.uint8), (5, 5), 1.5)
+    return cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def reference(img, ys, xs, sizes, gaussian):
+    """Naive NumPy dense SIFT of the same algorithm, pixel by pixel."""
+    f = img.astype(np.float64)
+    h, w = f.shape
+    gy = np.zeros_like(f)
+    gx = np.zeros_like(f)
+    gy[1:-1] = (f[2:] - f[:-2]) / 2
+    gy[0], gy[-1] = f[1] - f[0], f[-1] - f[-2]
+    gx[:, 1:-1] = (f[:, 2:] - f[:, :-2]) / 2
+    gx[:, 0], gx[:, -1] = f[:, 1] - f[:, 0], f[:, -1] - f[:, -2]
+    mag = np.sqrt(gx**2 + gy**2)
+    t = (np.arctan2(-gy, gx) % (2 * np.pi)) * 8 / (2 * np.pi)
+    b0 = np.floor(t).astype(int)
+    r = t - b0
+    planes = np.zeros((h, w, 8))
+    for o in range(8):
+        planes[..., o] = mag * ((b0 % 8 == o) * (1 - r) + ((b0 + 1) % 8 == o) * r)
+    out = []
+    yy, xx = np.mgrid[0:h, 0:w]
+    for size, ysz, xsz in zip(sizes, ys, xs):
+        b = size / 4
+        for cy in ysz:
+            for cx in xsz:
+                d = np.zeros((4, 4, 8))
+                win = 1.0
+                if gaussian:
+                    win = np.exp(
+                        -((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (2 * b) ** 2)
+                    )
+                for i in range(4):
+                    for j in range(4):
+                        wy = np.maximum(0, 1 - np.abs(yy - cy - (i - 1.5) * b) / b)
+                        wx = np.maximum(0, 1 - np.abs(xx - cx - (j - 1.5) * b) / b)
+                        wgt = wy * wx * win
+                        d[i, j] = (planes * wgt[..., None]).sum(axis=(0, 1))
+                d = d.ravel()
+                n = np.linalg.norm(d)
+                if n > 0:
+                    d = np.minimum(d, 0.2 * n)
+                    d = d * 512 / np.linalg.norm(d)
+                out.append(d)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("window", ["gaussian", "flat"])
+@pytest.mark.parametrize("sizes", [(16,), (12, 18)])
+def test_kernel_matches_numpy_reference(rng, window, sizes):
+    img = _texture(rng, 30, 37)
+    arrays, _ = _grid_arrays(30, 37, 6, sizes)
+    got = dsift_image(img, *arrays, GAUSSIAN if window == "gaussian" else FLAT)
+    from mmfeat.features.image._sift_bovw import _grid
+
+    grids = [_grid(30, 37, 6, s) for s in sizes]
+    ref = reference(
+        img, [g[0] for g in grids], [g[1] for g in grids], sizes, window == "gaussian"
+    )
+    assert got.shape == ref.shape
+    # descriptors are scaled to norm 512 (OpenCV's); float32 sums: ~1e-5 apart
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
+
+
+def test_positions_equal_the_opencv_grid(rng):
+    img = _texture(rng, 64, 80)
+    _, pos_n = sift_descriptors(img, sizes=(12, 24), descriptor="numba")
+    _, pos_o = sift_descriptors(img, sizes=(12, 24), descriptor="opencv")
+    np.testing.assert_array_equal(pos_n, pos_o)
+    _, grid = _dense_grid(64, 80, 8, (12, 24))
+    _, grid2 = _grid_arrays(64, 80, 8, (12, 24))
+    np.testing.assert_array_equal(grid, grid2)
+
+
+def test_high_correlation_with_opencv(rng):
+    # measured: mean per-descriptor correlation ~0.87-0.9 on textures
+    img = cv2.resize(_texture(rng, 64, 64), (128, 128))
+    a, _ = sift_descriptors(img, root_sift=False, descriptor="numba")
+    b, _ = sift_descriptors(img, root_sift=False, descriptor="opencv")
+    corr = [np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)]
+    assert np.mean(corr) > 0.8
+
+
+def test_batch_equals_per_image_and_threads(rng):
+    stack = np.stack([_texture(rng) for _ in range(5)])
+    arrays, _ = _grid_arrays(40, 48, 8, (16, 20))
+    single = np.stack([dsift_image(im, *arrays, GAUSSIAN) for im in stack])
+    np.testing.assert_array_equal(dsift_batch(stack, *arrays, GAUSSIAN), single)
+    imgs = list(stack)
+    one = SIFTBoVWExtractor(n_words=4, pyramid_levels=(1,), random_state=0, n_jobs=1)
+    two = SIFTBoVWExtractor(n_words=4, pyramid_levels=(1,), random_state=0, n_jobs=2)
+    np.testing.assert_array_equal(one.fit_transform(imgs), two.fit_transform(imgs))
+
+
+def test_tiny_and_blank_images():
+    for shape in [(1, 1), (3, 5), (10, 10)]:
+        d, p = sift_descriptors(np.zeros(shape, np.uint8), sizes=(16,))
+        d2, p2 = sift_descriptors(np.zeros(shape, np.uint8), descriptor="opencv")
+        assert d.shape[1] == 128 and len(d) == len(p) == len(p2)
+        assert np.isfinite(d).all()
+    d, _ = sift_descriptors(np.full((20, 20), 7, np.uint8), root_sift=False)
+    assert not d.any()
+
+
+def test_old_pickles_keep_opencv(rng):
+    imgs = [_texture(rng) for _ in range(3)]
+    est = SIFTBoVWExtractor(
+        n_words=4, pyramid_levels=(1,), descriptor="opencv", random_state=0
+    ).fit(imgs)
+    state = dict(est.__getstate__())
+    del state["descriptor"], state["window"]
+    old = SIFTBoVWExtractor.__new__(SIFTBoVWExtractor)
+    old.__setstate__(state)
+    assert old.descriptor == "opencv" and old.window == "gaussian"
+    np.testing.assert_array_equal(old.transform(imgs), est.transform(imgs))
+    new = pickle.loads(pickle.dumps(SIFTBoVWExtractor(window="flat")))
+    assert new.descriptor == "numba" and new.window == "flat"
