@@ -9,7 +9,9 @@
   models by name, state dicts from files (:func:`load_weights`), and the
   default layer of each family (:func:`resolve_layer`);
 - running: the device, the autocast precision, the CPU threads, and the
-  module placed on its device (:func:`placed`).
+  module placed on its device (:func:`placed`);
+- export: the fitted network, from uint8 pixels to pooled features, as one
+  ONNX graph (:func:`onnx_graph`) that :mod:`._cnn_onnx` scores without torch.
 
 This module uses torch throughout. :mod:`mmfeat.features.image._cnn` imports
 it inside its methods, after :func:`~._cnn_deps.import_torch` has said what to
@@ -44,6 +46,7 @@ __all__ = [
     "layer_module",
     "load_weights",
     "normaliser",
+    "onnx_graph",
     "placed",
     "pool",
     "rebuild_backbone",
@@ -430,3 +433,73 @@ def normaliser(mean, std, device):
         return x
 
     return normalise
+
+
+# --------------------------------------------------------------------------
+# Export: the fitted network as one ONNX graph, uint8 pixels to features
+# --------------------------------------------------------------------------
+def onnx_graph(module, layer_name, take_input, pooling, mean, std, size, names):
+    """The serialised ONNX graph of the pooled features of ``module``.
+
+    A CPU fp32 copy of ``module`` (eval mode) is traced by torch's
+    TorchScript exporter (opset 17) on a batch of two images of ``size``,
+    with the batch axis dynamic; its input is ``names[0]``, uint8 of shape
+    (n, H, W, 3), its output ``names[1]``, float (n, features).
+
+    Returns the graph's bytes and the tracer's warnings (a step that
+    depends on the pixel values, which the trace fixes to the example's
+    path); the exporter's own deprecation notices are silenced, and a
+    network it cannot export raises :class:`~mmfeat.exceptions.MmfeatError`.
+    """
+    import io
+    import warnings
+
+    from mmfeat.features.image._cnn_deps import import_onnx
+
+    import_onnx("exporting the network (inference='onnx')")
+
+    class Exported(torch.nn.Module):
+        """uint8 NHWC batch -> normalise -> forward to the layer -> pool, fp32."""
+
+        def __init__(self, module, layer_name, take_input, pooling, normalise):
+            super().__init__()
+            self.module = module
+            self.layer_name = layer_name
+            self.take_input = take_input
+            self.pooling = pooling
+            self.normalise = normalise
+
+        def forward(self, x):
+            layer = layer_module(self.module, self.layer_name)
+            x = self.normalise(x, "nhwc")
+            return embed(self.module, x, layer, self.take_input, self.pooling).float()
+
+    cpu = torch.device("cpu")
+    net = copy.deepcopy(module).to(cpu).float().eval()
+    wrapped = Exported(
+        net, layer_name, take_input, pooling, normaliser(mean, std, cpu)
+    ).eval()
+    example = torch.zeros((2, *size, 3), dtype=torch.uint8)
+    buf = io.BytesIO()
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        try:
+            torch.onnx.export(
+                wrapped,
+                (example,),
+                buf,
+                dynamo=False,
+                opset_version=17,
+                input_names=[names[0]],
+                output_names=[names[1]],
+                dynamic_axes={names[0]: {0: "n"}, names[1]: {0: "n"}},
+            )
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise MmfeatError(
+                f"torch cannot export this network to ONNX ({type(exc).__name__}: "
+                f"{reason}); use inference='torch'"
+            ) from exc
+    notes = [str(w.message).splitlines()[0] for w in caught]
+    return buf.getvalue(), notes
