@@ -62,10 +62,12 @@ def format_parser(parser):
         "--image-features",
         type=_image_features,
         default=["hog", "color"],
-        metavar="{hog,sift,color,cnn}[,...]",
+        metavar="{hog,sift,color,cnn,cnn-onnx}[,...]",
         help="comma-separated image descriptors: hog, sift (a bag of SIFT "
         "words; also 'bovw'), color (HSV histogram), cnn (a small network "
-        "trained on the labels; needs torch). Default: hog,color",
+        "trained on the labels; needs torch), cnn-onnx (that network exported "
+        "to ONNX: mmfeat score then needs onnxruntime, not torch; fitting "
+        "needs torch and mmfeat[onnx]). Default: hog,color",
     )
     parser.add_argument(
         "--text-features",
