@@ -831,7 +831,17 @@ class CNNExtractor(BaseImageExtractor):
         check_is_fitted(self, "n_features_out_")
         if self.inference == "onnx":
             return self._transform_onnx(X)
-        nets = _nets()
+        try:
+            nets = _nets()
+        except ImportError as exc:
+            if getattr(self, "onnx_model_", None) is None:
+                raise
+            raise ImportError(
+                f"{exc}. This model also holds an exported ONNX graph: "
+                "set_params(inference='onnx') scores it with onnxruntime, "
+                "without torch",
+                name="torch",
+            ) from exc
         torch = nets.torch
         device = nets.resolve_device(self.device)
         items, stack = self._column(X)

@@ -302,6 +302,7 @@ def test_a_model_fitted_with_torch_scores_with_mmfeat_score_without_torch(tmp_pa
             cnn.set_params(inference="torch").transform(images[:1])
         except ImportError as exc:
             assert exc.name == "torch", exc.name
+            assert "set_params(inference='onnx')" in str(exc), exc
         else:
             raise AssertionError("torch inference without torch did not raise")
         print("scored without torch")
