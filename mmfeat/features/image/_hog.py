@@ -327,7 +327,7 @@ class HOGExtractor(BaseImageExtractor):
                 f"n_features_out_={self.n_features_out_} but images of "
                 f"{stack.shape[1]}x{stack.shape[2]} give {width} HOG features",
             )
-        thr, cos_b, sin_b = bin_boundaries(orientations)
+        thr, cos_b = bin_boundaries(orientations)
         out = np.empty((stack.shape[0], width), dtype=np.float64)
         kernel = _hog_gray_batch if stack.shape[3] == 1 else _hog_batch
         with numba_threads(self.n_jobs):
@@ -342,7 +342,6 @@ class HOGExtractor(BaseImageExtractor):
                 NORMS[self.block_norm],
                 thr,
                 cos_b,
-                sin_b,
                 out,
             )
         return out
@@ -494,9 +493,9 @@ def hog_visualization(
         img = img[:, :, None]
     if transform_sqrt:
         img = np.sqrt(img)
-    thr, cos_b, sin_b = bin_boundaries(orientations)
+    thr, cos_b = bin_boundaries(orientations)
     hist = _cell_histograms(
-        np.ascontiguousarray(img), ppc[0], ppc[1], orientations, thr, cos_b, sin_b
+        np.ascontiguousarray(img), ppc[0], ppc[1], orientations, thr, cos_b
     )
     radius = min(ppc) // 2 - 1
     mids = np.pi * (np.arange(orientations) + 0.5) / orientations

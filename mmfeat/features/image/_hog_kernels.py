@@ -8,10 +8,10 @@ pixel, each pixel voting its magnitude into one orientation bin of one cell
 divided by the cell area, then overlapping blocks (stride one cell)
 normalised with ``eps = 1e-5``.
 
-Two things differ in *how*, not in *what*: the orientation bin is found with
-cross products against the bin boundaries instead of ``arctan2`` (the same
-bin, several times cheaper), and a whole batch runs in one call with
-``prange`` over images.
+Two things differ in *how*, not in *what*: the orientation bin is found by
+comparing the direction's cosine with the bin edges' instead of calling
+``arctan2`` (the same bin, several times cheaper), and a whole batch runs in
+one call with ``prange`` over images.
 """
 
 import math
@@ -34,29 +34,34 @@ NORMS = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
 
 _EPS = 1e-5
 
+#: A pixel whose direction lies this close (relative to its magnitude) to a
+#: bin edge is re-binned from NumPy's own angle. Rounding moves the cosine
+#: test by about 1e-16.
+_NEAR_EDGE = 1e-9
+
 
 def bin_boundaries(orientations):
     """Bin edges in degrees exactly as scikit-image computes them (float32).
 
-    Returns ``(thr, cos, sin)``: ``thr[i]`` is the lower edge of bin ``i``
-    (``thr[orientations]`` the upper edge of the last), and ``cos``/``sin``
-    the unit direction of each edge, for the cross-product test.
+    Returns ``(thr, cos)``: ``thr[i]`` is the lower edge of bin ``i``
+    (``thr[orientations]`` the upper edge of the last), and ``cos`` the
+    cosine of each edge, for the comparison that finds a pixel's bin.
     """
     per180 = np.float32(180.0 / orientations)
     thr = np.array(
         [np.float32(per180 * np.float32(i)) for i in range(orientations + 1)],
         dtype=np.float64,
     )
-    rad = np.deg2rad(thr)
-    return thr, np.cos(rad), np.sin(rad)
+    return thr, np.cos(np.deg2rad(thr))
 
 
 @njit(cache=False)
 def _numpy_angle(gy, gx):
     # NumPy's arctan2 may be a SIMD version that rounds differently from
     # libm's, and at a bin edge the last bit decides the bin: ask NumPy.
-    # Reached only within rounding distance of an edge (a handful of pixels
-    # per image, and only when edges sit on exact angles such as 45 degrees).
+    # Reached only within rounding distance of an edge: on every 8-bit
+    # gradient pair, with 4 to 18 orientations, the cosine test alone
+    # already gives NumPy's bin; this is the guard for other inputs.
     with objmode(o="float64"):
         o = float(np.rad2deg(np.arctan2(np.float64(gy), np.float64(gx))) % 180.0)
     return o
@@ -75,32 +80,115 @@ def _bin_exact(gx, gy, thr, n_orient):
 
 
 @njit(**JIT_SERIAL)
-def _cell_histograms(img, cell_r, cell_c, n_orient, thr, cos_b, sin_b):
+def _edge_tables(cos_b):
+    """``(lower, upper)``: the cosine of each bin's lower and upper edge.
+
+    Indexed by a pixel's bin count ``b`` in ``0..n_orient``; the edges that
+    never decide a bin (0 degrees below bin 0, anything above the last) are
+    10.0, which no cosine comes near.
+    """
+    n_orient = cos_b.shape[0] - 1
+    lower = np.full(n_orient + 1, 10.0)
+    upper = np.full(n_orient + 1, 10.0)
+    lower[1:] = cos_b[1:]
+    upper[:n_orient] = cos_b[1:]
+    return lower, upper
+
+
+@njit(**JIT_SERIAL)
+def _vote_row(gx, gy, ci, cell_c, thr, cos_b, edges, hist32, scratch, bins):
+    """Add one image row's votes to its cells' float32 histograms.
+
+    ``gx``/``gy`` hold the row's gradients (``width`` = whole cells only);
+    ``scratch`` (3, width) float64 and ``bins`` (width) int32 are work rows;
+    ``edges`` is :func:`_edge_tables`. ``hist32`` has one bin more than
+    there are orientations: votes that count nowhere (zero gradient, an
+    angle of 180 degrees) land there, so the voting loop has no branch.
+
+    Folded into the upper half plane (angle in [0, 180]), a direction has
+    passed bin edge ``k`` when its cosine ``fx / mag`` is at most
+    ``cos(edge k)``, so its bin is the number of edges passed: branch-free
+    loops that LLVM vectorises. A pixel within rounding distance of its bin's
+    lower or upper edge (rare, and never on the axes, where the angle is
+    exact) is re-binned from NumPy's ``rad2deg(arctan2(gy, gx)) % 180``,
+    which is what decides scikit-image's bin there.
+
+    Votes are added as scikit-image's Cython kernel adds them: per cell and
+    bin, in row-major pixel order, rounding to float32 after each addition.
+    """
+    width = gx.shape[0]
+    n_orient = thr.shape[0] - 1
+    lower, upper = edges
+    mag = scratch[0]
+    fx = scratch[1]
+    near = scratch[2]
+    for c in range(width):
+        x = gx[c]
+        y = gy[c]
+        flip = (y < 0.0) | ((y == 0.0) & (x < 0.0))
+        fx[c] = -x if flip else x
+        mag[c] = math.sqrt(x * x + y * y)
+        bins[c] = 0
+    for k in range(1, n_orient + 1):
+        ck = cos_b[k]
+        for c in range(width):
+            bins[c] += np.int32(fx[c] <= ck * mag[c])
+    for c in range(width):
+        b = bins[c]
+        m = mag[c]
+        d = min(abs(fx[c] - lower[b] * m), abs(fx[c] - upper[b] * m))
+        on_axis = (gx[c] == 0.0) | (gy[c] == 0.0)
+        near[c] = 1.0 if (d <= _NEAR_EDGE * m) & ~on_axis else 0.0
+    # one offset in every cell before the next offset: consecutive additions
+    # go to different cells and do not wait on each other, while each cell
+    # still sees its pixels left to right
+    for off in range(cell_c):
+        for cj in range(width // cell_c):
+            c = cj * cell_c + off
+            b = bins[c]
+            if near[c] != 0.0:
+                b = _bin_exact(gx[c], gy[c], thr, n_orient)
+                if b < 0:
+                    b = n_orient
+            hist32[ci, cj, b] = np.float32(np.float64(hist32[ci, cj, b]) + mag[c])
+
+
+@njit(**JIT_SERIAL)
+def _cell_means(hist32, cell_r, cell_c):
+    """float32 cell sums divided by the cell area in float32, as float64.
+
+    ``hist32``'s last bin (the votes that count nowhere) is left out.
+    """
+    ncr, ncc, n_bins = hist32.shape
+    n_orient = n_bins - 1  # the last bin holds the votes that count nowhere
+    area = np.float32(cell_r * cell_c)
+    hist = np.empty((ncr, ncc, n_orient), dtype=np.float64)
+    for i in range(ncr):
+        for j in range(ncc):
+            for o in range(n_orient):
+                hist[i, j, o] = np.float64(np.float32(hist32[i, j, o] / area))
+    return hist
+
+
+@njit(**JIT_SERIAL)
+def _cell_histograms(img, cell_r, cell_c, n_orient, thr, cos_b):
     """Cell orientation histograms of one float64 (H, W, C) image.
 
-    Works a row at a time in branch-free loops that LLVM vectorises:
-    gradients, magnitudes, then the bin of each pixel as the number of bin
-    edges its direction has passed (cross product >= 0). Pixels within
-    rounding distance of an edge (rare, and only off the axes) are re-binned
-    from NumPy's ``rad2deg(arctan2(gy, gx)) % 180``, which is what decides
-    scikit-image's bin there. Votes are then added in scikit-image's order,
-    in float32 as its Cython kernel does.
+    Per row: central differences of every channel, the channel with the
+    largest magnitude per pixel, then :func:`_vote_row`.
     """
     H, W, C = img.shape
     ncr = H // cell_r
     ncc = W // cell_c
     width = ncc * cell_c
-    hist32 = np.zeros((ncr, ncc, n_orient), dtype=np.float32)
+    hist32 = np.zeros((ncr, ncc, n_orient + 1), dtype=np.float32)
     gx = np.zeros(width, dtype=np.float64)
     gy = np.zeros(width, dtype=np.float64)
     best = np.empty(width, dtype=np.float64)
-    mag = np.empty(width, dtype=np.float64)
-    fx = np.empty(width, dtype=np.float64)
-    fy = np.empty(width, dtype=np.float64)
+    scratch = np.empty((3, width), dtype=np.float64)
     bins = np.empty(width, dtype=np.int32)
-    nearest = np.empty(width, dtype=np.float64)
+    edges = _edge_tables(cos_b)
     for r in range(ncr * cell_r):
-        ci = r // cell_r
         inner_r = 0 < r < H - 1
         for ch in range(C):
             if C == 1:
@@ -126,43 +214,9 @@ def _cell_histograms(img, cell_r, cell_c, n_orient, thr, cos_b, sin_b):
                     best[c] = m
                     gx[c] = gxc
                     gy[c] = gyc
-        for c in range(width):
-            # fold into the upper half plane: angle in [0, 180)
-            flip = gy[c] < 0.0 or (gy[c] == 0.0 and gx[c] < 0.0)
-            fx[c] = -gx[c] if flip else gx[c]
-            fy[c] = -gy[c] if flip else gy[c]
-            mag[c] = math.sqrt(fx[c] * fx[c] + fy[c] * fy[c])
-            bins[c] = 0
-            nearest[c] = np.inf
-        for k in range(1, n_orient + 1):
-            ck = cos_b[k]
-            sk = sin_b[k]
-            for c in range(width):
-                cross = ck * fy[c] - sk * fx[c]
-                bins[c] += 1 if cross >= 0.0 else 0
-                nearest[c] = min(nearest[c], abs(cross))
-        for c in range(width):
-            if mag[c] == 0.0:
-                continue
-            b = bins[c]
-            # on the axes the angle (0 or 90 degrees) is exact: keep the bin
-            if (
-                nearest[c] <= 1e-9 * (abs(fx[c]) + abs(fy[c]))
-                and fx[c] != 0.0
-                and fy[c] != 0.0
-            ):
-                b = _bin_exact(gx[c], gy[c], thr, n_orient)
-            if b < 0 or b >= n_orient:
-                continue
-            cj = c // cell_c
-            hist32[ci, cj, b] = np.float32(np.float64(hist32[ci, cj, b]) + mag[c])
-    area = np.float32(cell_r * cell_c)
-    hist = np.empty((ncr, ncc, n_orient), dtype=np.float64)
-    for i in range(ncr):
-        for j in range(ncc):
-            for o in range(n_orient):
-                hist[i, j, o] = np.float64(np.float32(hist32[i, j, o] / area))
-    return hist
+        ci = r // cell_r
+        _vote_row(gx, gy, ci, cell_c, thr, cos_b, edges, hist32, scratch, bins)
+    return _cell_means(hist32, cell_r, cell_c)
 
 
 @njit(**JIT_SERIAL)
@@ -223,7 +277,6 @@ def _hog_batch(
     norm,
     thr,
     cos_b,
-    sin_b,
     out,
 ):
     """HOG of every image in an (n, H, W, C) stack, in parallel over images.
@@ -241,7 +294,7 @@ def _hog_batch(
                 for ch in range(C):
                     v = np.float64(images[i, r, c, ch]) / denom
                     img[r, c, ch] = math.sqrt(v) if transform_sqrt else v
-        hist = _cell_histograms(img, cell_r, cell_c, n_orient, thr, cos_b, sin_b)
+        hist = _cell_histograms(img, cell_r, cell_c, n_orient, thr, cos_b)
         _normalize_blocks(hist, block_r, block_c, norm, out[i])
 
 
@@ -254,9 +307,7 @@ def _gray_row(images, i, r, denom, transform_sqrt, dst):
 
 
 @njit(**JIT_SERIAL)
-def _gray_histograms(
-    images, i, denom, transform_sqrt, cell_r, cell_c, thr, cos_b, sin_b
-):
+def _gray_histograms(images, i, denom, transform_sqrt, cell_r, cell_c, thr, cos_b):
     """Cell histograms of gray image ``i`` of a stack, read straight from it.
 
     The same numbers as :func:`_cell_histograms` on ``images[i] / denom``
@@ -268,15 +319,13 @@ def _gray_histograms(
     ncr = H // cell_r
     ncc = W // cell_c
     width = ncc * cell_c
-    hist32 = np.zeros((ncr, ncc, n_orient), dtype=np.float32)
+    hist32 = np.zeros((ncr, ncc, n_orient + 1), dtype=np.float32)
     rows = np.zeros((3, W), dtype=np.float64)
     gx = np.zeros(width, dtype=np.float64)
     gy = np.zeros(width, dtype=np.float64)
-    mag = np.empty(width, dtype=np.float64)
-    fx = np.empty(width, dtype=np.float64)
-    fy = np.empty(width, dtype=np.float64)
+    scratch = np.empty((3, width), dtype=np.float64)
     bins = np.empty(width, dtype=np.int32)
-    nearest = np.empty(width, dtype=np.float64)
+    edges = _edge_tables(cos_b)
     _gray_row(images, i, 0, denom, transform_sqrt, rows[1])
     if H > 1:
         _gray_row(images, i, 1, denom, transform_sqrt, rows[2])
@@ -286,7 +335,6 @@ def _gray_histograms(
         prv = rows[r % 3]
         cur = rows[(r + 1) % 3]
         nxt = rows[(r + 2) % 3]
-        ci = r // cell_r
         if 0 < r < H - 1:
             for c in range(width):
                 gy[c] = nxt[c] - prv[c]
@@ -297,44 +345,12 @@ def _gray_histograms(
         gx[0] = 0.0
         if width == W:
             gx[W - 1] = 0.0
-        for c in range(width):
-            flip = gy[c] < 0.0 or (gy[c] == 0.0 and gx[c] < 0.0)
-            fx[c] = -gx[c] if flip else gx[c]
-            fy[c] = -gy[c] if flip else gy[c]
-            mag[c] = math.sqrt(fx[c] * fx[c] + fy[c] * fy[c])
-            bins[c] = 0
-            nearest[c] = np.inf
-        for k in range(1, n_orient + 1):
-            ck = cos_b[k]
-            sk = sin_b[k]
-            for c in range(width):
-                cross = ck * fy[c] - sk * fx[c]
-                bins[c] += 1 if cross >= 0.0 else 0
-                nearest[c] = min(nearest[c], abs(cross))
-        for c in range(width):
-            if mag[c] == 0.0:
-                continue
-            b = bins[c]
-            if (
-                nearest[c] <= 1e-9 * (abs(fx[c]) + abs(fy[c]))
-                and fx[c] != 0.0
-                and fy[c] != 0.0
-            ):
-                b = _bin_exact(gx[c], gy[c], thr, n_orient)
-            if b < 0 or b >= n_orient:
-                continue
-            cj = c // cell_c
-            hist32[ci, cj, b] = np.float32(np.float64(hist32[ci, cj, b]) + mag[c])
+        ci = r // cell_r
+        _vote_row(gx, gy, ci, cell_c, thr, cos_b, edges, hist32, scratch, bins)
         # the row r + 2 enters the buffer in place of row r - 1
         if r + 2 < H:
             _gray_row(images, i, r + 2, denom, transform_sqrt, rows[r % 3])
-    area = np.float32(cell_r * cell_c)
-    hist = np.empty((ncr, ncc, n_orient), dtype=np.float64)
-    for a in range(ncr):
-        for j in range(ncc):
-            for o in range(n_orient):
-                hist[a, j, o] = np.float64(np.float32(hist32[a, j, o] / area))
-    return hist
+    return _cell_means(hist32, cell_r, cell_c)
 
 
 @njit(**JIT_PARALLEL)
@@ -349,13 +365,12 @@ def _hog_gray_batch(
     norm,
     thr,
     cos_b,
-    sin_b,
     out,
 ):
     """:func:`_hog_batch` for an (n, H, W, 1) stack, without per-image copies."""
     n = images.shape[0]
     for i in prange(n):
         hist = _gray_histograms(
-            images, i, denom, transform_sqrt, cell_r, cell_c, thr, cos_b, sin_b
+            images, i, denom, transform_sqrt, cell_r, cell_c, thr, cos_b
         )
         _normalize_blocks(hist, block_r, block_c, norm, out[i])

@@ -202,3 +202,14 @@ def test_a_stack_with_negative_integers_still_names_the_row():
     hog = HOGExtractor(image_size=(32, 32)).fit(np.zeros((1, 16, 16), np.uint8))
     with pytest.raises(InputError, match="row 2"):
         hog.transform(stack)
+
+
+@pytest.mark.parametrize("orientations", [4, 6, 8, 9, 12])
+def test_hog_bins_pixels_on_exact_bin_edges_as_skimage_does(orientations, rng):
+    # few grey levels: many gradients at exactly 0, 45, 90 and 135 degrees,
+    # which are bin edges for 4, 8 and 12 orientations; a pixel put in the
+    # neighbouring bin would move its whole magnitude (far above 1e-12)
+    image = rng.integers(0, 4, (48, 40)) / 3.0
+    kw = dict(orientations=orientations, pixels_per_cell=(4, 4), cells_per_block=(2, 2))
+    got = _ours(image[None], **kw)[0]
+    np.testing.assert_allclose(got, _sk(image, **kw), rtol=0, atol=1e-12)
