@@ -138,3 +138,20 @@ def test_old_pickles_keep_opencv(rng):
     np.testing.assert_array_equal(old.transform(imgs), est.transform(imgs))
     new = pickle.loads(pickle.dumps(SIFTBoVWExtractor(window="flat")))
     assert new.descriptor == "numba" and new.window == "flat"
+
+
+def test_kernel_angle_equals_numpy_arctan2(rng):
+    from mmfeat.features.image._dsift_kernels import _angle
+
+    y = rng.standard_normal(5000) * rng.choice([1e-6, 1.0, 1e6], 5000)
+    x = rng.standard_normal(5000)
+    # the axes, the diagonals, a zero gradient and integer gradients of 8-bit images
+    y[:9] = [0.0, 0.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0]
+    x[:9] = [1.0, -1.0, 0.0, 0.0, 1.0, -1.0, -1.0, 1.0, 0.0]
+    y[9:1009] = rng.integers(-255, 256, 1000) / 2
+    x[9:1009] = rng.integers(-255, 256, 1000) / 2
+    got = np.array([_angle(a, b) for a, b in zip(y, x)])
+    want = np.arctan2(y, x) % (2 * np.pi)
+    assert ((got >= 0) & (got < 2 * np.pi)).all()
+    diff = np.abs(got - want)
+    np.testing.assert_array_less(np.minimum(diff, 2 * np.pi - diff), 1e-9)
