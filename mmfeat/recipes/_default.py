@@ -59,17 +59,10 @@ def _image_features(names, random_state):
             random_state=random_state,
             on_error="missing",
         ),
-        # the same network exported to ONNX: scored by onnxruntime, faster on
-        # a CPU, and on machines without torch
-        "cnn-onnx": lambda: CNNExtractor(
-            backbone="simple",
-            image_size=(64, 64),
-            fine_tune_epochs=5,
-            inference="onnx",
-            random_state=random_state,
-            on_error="missing",
-        ),
     }
+    # the same network exported to ONNX: scored by onnxruntime, faster on a
+    # CPU, and on machines without torch
+    make["cnn-onnx"] = lambda: make["cnn"]().set_params(inference="onnx")
     parts = [(name, make[name]()) for name in names]
     return parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
 
