@@ -674,6 +674,7 @@ class CNNExtractor(BaseImageExtractor):
             (_cnn_onnx.INPUT_NAME, _cnn_onnx.OUTPUT_NAME),
         )
         graph = np.frombuffer(graph, dtype=np.uint8).copy()
+        graph.setflags(write=False)  # checked once per content: keep it so
         probe = np.random.default_rng(0).integers(0, 256, (2, *size, 3), np.uint8)
         try:
             session, rows = _cnn_onnx.session_for(
@@ -1087,10 +1088,12 @@ class CNNExtractor(BaseImageExtractor):
                 "onnx_model_ is not a 1-D uint8 array of at most "
                 f"{_cnn_onnx.MAX_GRAPH_BYTES} bytes",
             )
+        # read-only, as export_onnx leaves it: its check is then remembered
+        graph.setflags(write=False)
         if self.inference == "onnx":
             try:
-                _cnn_onnx.check_graph(
-                    graph.tobytes(),
+                _cnn_onnx.check_array(
+                    graph,
                     image_size=_size_pair(self.image_size),
                     n_features=int(self.n_features_out_),
                 )

@@ -21,6 +21,7 @@ chunks (``mmfeat score``) builds one session, not one per chunk.
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "INPUT_NAME",
     "MAX_GRAPH_BYTES",
     "OUTPUT_NAME",
+    "check_array",
     "check_graph",
     "run_graph",
     "session_for",
@@ -61,11 +63,16 @@ ALLOWED_OPS = frozenset(
     Where""".split()
 )
 
-# sha256 of a graph array, by the array's identity (the array is held, so its
-# id is not reused while the entry lives)
+# sha256 of a read-only graph array by the array's identity (CNNExtractor
+# keeps onnx_model_ read-only); a weak reference tells a reused id from the
+# same array without keeping a dropped model's graph alive
 _digests = {}
+# check_graph's result per (digest, image size, features): a graph is parsed
+# and shape-inferred once, not again by each session or load
+_checked = OrderedDict()
 _sessions = OrderedDict()
 _MAX_SESSIONS = 4
+_MAX_CHECKED = 16
 _lock = threading.Lock()
 
 
@@ -194,23 +201,42 @@ def check_graph(graph, *, image_size, n_features):
 
 
 def _digest(graph_array):
+    if graph_array.flags.writeable:  # could change under the memo: hash it
+        return hashlib.sha256(memoryview(graph_array)).hexdigest()
     key = id(graph_array)
     with _lock:
         held = _digests.get(key)
-        if held is not None and held[0] is graph_array:
+        if held is not None and held[0]() is graph_array:
             return held[1]
     digest = hashlib.sha256(memoryview(graph_array)).hexdigest()
     with _lock:
         if len(_digests) >= 64:
             _digests.clear()
-        _digests[key] = (graph_array, digest)
+        _digests[key] = (weakref.ref(graph_array), digest)
     return digest
+
+
+def check_array(graph_array, *, image_size, n_features):
+    """:func:`check_graph` of a uint8 graph array, once per graph and shapes."""
+    key = (_digest(graph_array), tuple(image_size), int(n_features))
+    with _lock:
+        if key in _checked:
+            _checked.move_to_end(key)
+            return _checked[key]
+    largest = check_graph(
+        graph_array.tobytes(), image_size=image_size, n_features=n_features
+    )
+    with _lock:
+        _checked[key] = largest
+        while len(_checked) > _MAX_CHECKED:
+            _checked.popitem(last=False)
+    return largest
 
 
 def session_for(graph_array, *, image_size, n_features, threads):
     """An onnxruntime session of ``graph_array`` (uint8) and its chunk size.
 
-    Checked with :func:`check_graph` and built once per graph and thread
+    Checked with :func:`check_array` and built once per graph and thread
     count; ``threads`` intra-op threads, one inter-op thread, CPU only.
 
     Returns
@@ -225,8 +251,8 @@ def session_for(graph_array, *, image_size, n_features, threads):
         if key in _sessions:
             _sessions.move_to_end(key)
             return _sessions[key]
+    largest = check_array(graph_array, image_size=image_size, n_features=n_features)
     graph = graph_array.tobytes()
-    largest = check_graph(graph, image_size=image_size, n_features=n_features)
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1

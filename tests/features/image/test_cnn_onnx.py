@@ -203,6 +203,41 @@ def test_onnx_fit_without_onnx_says_what_to_install():
     assert "pip install 'mmfeat[onnx]'" in done.stdout
 
 
+def test_a_graph_is_checked_once_and_not_kept_alive_by_the_caches(monkeypatch):
+    import gc
+    import weakref
+
+    from mmfeat.features.image import _cnn_onnx
+
+    cnn = CNNExtractor(image_size=(16, 16), random_state=0, inference="onnx").fit()
+    assert not cnn.onnx_model_.flags.writeable
+    calls = []
+    check = _cnn_onnx.check_graph
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(_cnn_onnx, "check_graph", counted)
+    X = _pixels(2, (16, 16))
+    want = cnn.set_params(n_jobs=2).transform(X)  # a new session, same graph
+    again = pickle.loads(pickle.dumps(cnn))  # loading checks the same bytes
+    np.testing.assert_array_equal(again.transform(X), want)
+    assert calls == []  # fit checked this graph already
+    # another graph (an edited copy) is hashed and checked anew
+    edited = again.onnx_model_.copy()
+    edited[-1] ^= 0xFF
+    with pytest.raises(_cnn_onnx.GraphError):
+        _cnn_onnx.check_array(
+            edited, image_size=(16, 16), n_features=cnn.n_features_out_
+        )
+    assert calls == [1]
+    graphs = [weakref.ref(cnn.onnx_model_), weakref.ref(again.onnx_model_)]
+    del cnn, again
+    gc.collect()
+    assert all(ref() is None for ref in graphs)
+
+
 # -- persistence, with and without torch -----------------------------------------
 def test_onnx_extractor_pickles_and_saves(tmp_path):
     X = _pixels(4, (16, 16))
