@@ -21,6 +21,14 @@ For one gray image:
    without its per-bin window mean);
 4. L2 normalise, clamp at 0.2, renormalise, times 512 (OpenCV's scale,
    not rounded).
+
+Two paths compute the same sums in the same order. On the dense grids
+mmfeat builds (columns an integer ``step`` apart, :func:`_grid_step`),
+:func:`_describe_regular` streams the image a row at a time and makes every
+pass one contiguous multiply-add over all keypoint columns and orientations,
+which LLVM vectorises (a per-keypoint loop over 8 orientations does not):
+1.75x faster than the plane path on 256x256 images (benchmarks/RESULTS.md).
+Any other grid takes :func:`orientation_planes` + :func:`_describe_planes`.
 """
 
 import math
@@ -82,48 +90,59 @@ def _angle(y, x):
 
 
 @njit(**_VECTOR)
+def _row_bins(img, y, gx, gy, lower, w0, w1):
+    """Row ``y``'s gradients, then each pixel's two orientation bins.
+
+    ``lower`` gets the lower bin, ``w0`` and ``w1`` the magnitude's shares
+    of it and of the next bin (angle by :func:`_angle`, not libm's scalar
+    ``atan2``, so the loop vectorises). ``gx``, ``gy`` are scratch rows.
+    """
+    h, w = img.shape
+    scale = 8.0 / (2.0 * math.pi)
+    if h == 1:
+        gy[:] = 0.0
+    elif y == 0:
+        for x in range(w):
+            gy[x] = float(img[1, x]) - float(img[0, x])
+    elif y == h - 1:
+        for x in range(w):
+            gy[x] = float(img[h - 1, x]) - float(img[h - 2, x])
+    else:
+        for x in range(w):
+            gy[x] = 0.5 * (float(img[y + 1, x]) - float(img[y - 1, x]))
+    if w == 1:
+        gx[0] = 0.0
+    else:
+        gx[0] = float(img[y, 1]) - float(img[y, 0])
+        gx[w - 1] = float(img[y, w - 1]) - float(img[y, w - 2])
+        for x in range(1, w - 1):
+            gx[x] = 0.5 * (float(img[y, x + 1]) - float(img[y, x - 1]))
+    for x in range(w):
+        mag = np.float32(math.sqrt(gx[x] * gx[x] + gy[x] * gy[x]))
+        t = _angle(-gy[x], gx[x]) * scale
+        f = math.floor(t)
+        r = np.float32(t - f)
+        lower[x] = np.int32(f) & 7  # t = 8 (an angle of 2 pi) is bin 0
+        w0[x] = (np.float32(1.0) - r) * mag
+        w1[x] = r * mag
+
+
+@njit(**_VECTOR)
 def orientation_planes(img):
     """Gradient magnitude split into 8 orientation planes, shape (H, W, 8).
 
-    A row at a time: gradients, then magnitude, angle (:func:`_angle`, not
-    libm's scalar ``atan2``, so the loop vectorises) and the two bins'
-    weights, then each pixel's 8 values written at once.
+    A row at a time (:func:`_row_bins`), each pixel's 8 values written at
+    once.
     """
     h, w = img.shape
     planes = np.empty((h, w, 8), dtype=np.float32)
-    scale = 8.0 / (2.0 * math.pi)
     gx = np.zeros(w, dtype=np.float64)
     gy = np.zeros(w, dtype=np.float64)
     lower = np.empty(w, dtype=np.int32)
     w0 = np.empty(w, dtype=np.float32)
     w1 = np.empty(w, dtype=np.float32)
     for y in range(h):
-        if h == 1:
-            gy[:] = 0.0
-        elif y == 0:
-            for x in range(w):
-                gy[x] = float(img[1, x]) - float(img[0, x])
-        elif y == h - 1:
-            for x in range(w):
-                gy[x] = float(img[h - 1, x]) - float(img[h - 2, x])
-        else:
-            for x in range(w):
-                gy[x] = 0.5 * (float(img[y + 1, x]) - float(img[y - 1, x]))
-        if w == 1:
-            gx[0] = 0.0
-        else:
-            gx[0] = float(img[y, 1]) - float(img[y, 0])
-            gx[w - 1] = float(img[y, w - 1]) - float(img[y, w - 2])
-            for x in range(1, w - 1):
-                gx[x] = 0.5 * (float(img[y, x + 1]) - float(img[y, x - 1]))
-        for x in range(w):
-            mag = np.float32(math.sqrt(gx[x] * gx[x] + gy[x] * gy[x]))
-            t = _angle(-gy[x], gx[x]) * scale
-            f = math.floor(t)
-            r = np.float32(t - f)
-            lower[x] = np.int32(f) & 7  # t = 8 (an angle of 2 pi) is bin 0
-            w0[x] = (np.float32(1.0) - r) * mag
-            w1[x] = r * mag
+        _row_bins(img, y, gx, gy, lower, w0, w1)
         for x in range(w):
             for o in range(8):
                 planes[y, x, o] = 0.0
@@ -133,14 +152,14 @@ def orientation_planes(img):
 
 
 @njit(**JIT_SERIAL)
-def _weights(centre, kp, b, n, gaussian, out):
-    """Triangle (x Gaussian window) weights of bin ``centre``; returns lo, hi."""
-    lo = int(math.floor(centre - b)) + 1
-    hi = int(math.ceil(centre + b)) - 1
-    if lo < 0:
-        lo = 0
-    if hi > n - 1:
-        hi = n - 1
+def _span(centre, b):
+    """First and last pixel with a non-zero triangle weight around ``centre``."""
+    return int(math.floor(centre - b)) + 1, int(math.ceil(centre + b)) - 1
+
+
+@njit(**JIT_SERIAL)
+def _weights(centre, kp, b, lo, hi, gaussian, out):
+    """Triangle (x Gaussian window) weights of pixels ``lo..hi`` into ``out``."""
     inv_2s2 = 1.0 / (2.0 * (2.0 * b) * (2.0 * b))
     for p in range(lo, hi + 1):
         wgt = 1.0 - abs(p - centre) / b
@@ -150,6 +169,15 @@ def _weights(centre, kp, b, n, gaussian, out):
             d = p - kp
             wgt *= math.exp(-d * d * inv_2s2)
         out[p - lo] = wgt
+
+
+@njit(**JIT_SERIAL)
+def _clipped_weights(centre, kp, b, n, gaussian, out):
+    """:func:`_weights` of the pixels in ``[0, n)``; returns lo, hi."""
+    lo, hi = _span(centre, b)
+    lo = max(lo, 0)
+    hi = min(hi, n - 1)
+    _weights(centre, kp, b, lo, hi, gaussian, out)
     return lo, hi
 
 
@@ -193,7 +221,9 @@ def _describe_planes(planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window
         for iy in range(ny):
             cy = ys[y_start[s] + iy]
             for i in range(4):
-                lo, hi = _weights(cy + (i - 1.5) * b, cy, b, h, gaussian, col_w[iy, i])
+                lo, hi = _clipped_weights(
+                    cy + (i - 1.5) * b, cy, b, h, gaussian, col_w[iy, i]
+                )
                 col_lo[iy, i] = lo
                 col_hi[iy, i] = hi
         for ix in range(nx):
@@ -201,7 +231,7 @@ def _describe_planes(planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window
             # row pass: the 4 bin columns of this grid column, every row
             for j in range(4):
                 c = cx + (j - 1.5) * b
-                lo, hi = _weights(c, cx, b, w, gaussian, wx)
+                lo, hi = _clipped_weights(c, cx, b, w, gaussian, wx)
                 for y in range(h):
                     for o in range(8):
                         acc[o] = 0.0
@@ -233,6 +263,191 @@ def _describe_planes(planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window
 
 
 @njit(**JIT_SERIAL)
+def _grid_step(xs, x_start, n_x):
+    """The grid columns' common integer step, or 0 where there is none.
+
+    Every scale's columns must be ``x0 + k * step`` exactly, with the same
+    integer ``step`` (a scale with one column fits any step); 0 also where
+    no scale has two columns.
+    """
+    step = 0.0
+    for s in range(n_x.shape[0]):
+        if n_x[s] >= 2:
+            d = xs[x_start[s] + 1] - xs[x_start[s]]
+            if step == 0.0:
+                step = d
+            elif d != step:
+                return 0
+    if not (1.0 <= step <= 65536.0) or step != math.floor(step):
+        return 0
+    for s in range(n_x.shape[0]):
+        x0 = xs[x_start[s]]
+        for k in range(n_x[s]):
+            if xs[x_start[s] + k] != x0 + k * step:
+                return 0
+    return int(step)
+
+
+@njit(**_VECTOR)
+def _describe_regular(
+    img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, step, out
+):
+    """:func:`_describe_planes` for columns ``step`` pixels apart, vectorised.
+
+    On such a grid the bin columns of every keypoint column of a scale have
+    the same weights, shifted by ``step``: so each image row is stored by
+    phase (``x % step``), orientation, then ``x // step`` (zero-padded past
+    the image), and one tap of the row pass is a single contiguous
+    multiply-add over every keypoint column and orientation at once. Row
+    pass results stay in a ring of the last rows a keypoint row needs, and
+    a keypoint row's column pass (also contiguous, over the 4 bin columns,
+    8 orientations and every keypoint column) runs as its last row arrives,
+    so nothing image-sized is kept. Same sums in the same order as
+    :func:`_describe_planes`.
+    """
+    h, w = img.shape
+    ns = size_of.shape[0]
+    gaussian = window == GAUSSIAN
+    bmax = 0.0
+    for s in range(ns):
+        bmax = max(bmax, size_of[s] / 4.0)
+    ntap = int(2.0 * bmax) + 2
+    # row pass taps of each scale's first keypoint column (unclipped: the
+    # phase rows are zero outside the image), and the padding that needs
+    tap_lo = np.empty((ns, 4), dtype=np.int64)
+    tap_n = np.empty((ns, 4), dtype=np.int64)
+    tap_w = np.zeros((ns, 4, ntap), dtype=np.float64)
+    pad = 0
+    right = 0
+    for s in range(ns):
+        b = size_of[s] / 4.0
+        x0 = xs[x_start[s]]
+        for j in range(4):
+            c = x0 + (j - 1.5) * b
+            lo, hi = _span(c, b)
+            _weights(c, x0, b, lo, hi, gaussian, tap_w[s, j])
+            tap_lo[s, j] = lo
+            tap_n[s, j] = hi - lo + 1
+            pad = max(pad, -lo)
+            right = max(right, hi + (n_x[s] - 1) * step - (w - 1))
+    ncol = (w - 1 + right + pad) // step + 1
+    plane = 8 * ncol
+    # phase[(x' % step) * plane + o * ncol + x' // step], x' = x + pad; the
+    # tail lets the last phase's shifted reads run past its end (into
+    # columns no keypoint uses)
+    phase = np.zeros(step * plane + ncol, dtype=np.float32)
+    # column pass weights of every keypoint row (clipped to the image), the
+    # row each keypoint row's pass waits for, and each scale's ring length
+    nys = ys.shape[0]
+    col_lo = np.empty((nys, 4), dtype=np.int64)
+    col_hi = np.empty((nys, 4), dtype=np.int64)
+    col_w = np.zeros((nys, 4, ntap), dtype=np.float64)
+    last = np.empty(nys, dtype=np.int64)
+    span = np.ones(ns, dtype=np.int64)
+    for s in range(ns):
+        b = size_of[s] / 4.0
+        for g in range(y_start[s], y_start[s] + n_y[s]):
+            cy = ys[g]
+            first = h
+            last[g] = -1
+            for i in range(4):
+                lo, hi = _clipped_weights(
+                    cy + (i - 1.5) * b, cy, b, h, gaussian, col_w[g, i]
+                )
+                col_lo[g, i] = lo
+                col_hi[g, i] = hi
+                if lo <= hi:
+                    first = min(first, lo)
+                    last[g] = max(last[g], hi)
+            if last[g] >= first:
+                span[s] = max(span[s], last[g] - first + 1)
+    nspan = 1
+    for s in range(ns):
+        nspan = max(nspan, span[s])
+    ring = np.zeros((ns, nspan, 4 * plane), dtype=np.float64)
+    acc = np.zeros(16 * plane, dtype=np.float64)
+    gx = np.zeros(w, dtype=np.float64)
+    gy = np.zeros(w, dtype=np.float64)
+    lower = np.empty(w, dtype=np.int32)
+    w0 = np.empty(w, dtype=np.float32)
+    w1 = np.empty(w, dtype=np.float32)
+    # the lower bin as float32, so the selects compare lanes of one width
+    lower_p = np.zeros(step * ncol, dtype=np.float32)
+    w0_p = np.zeros(step * ncol, dtype=np.float32)
+    w1_p = np.zeros(step * ncol, dtype=np.float32)
+    for y in range(h):
+        _row_bins(img, y, gx, gy, lower, w0, w1)
+        # the two bins of each pixel in phase order, then each phase's 8
+        # orientation rows as contiguous selects (the padding stays zero)
+        for x in range(w):
+            xp = x + pad
+            k = (xp % step) * ncol + xp // step
+            lower_p[k] = np.float32(lower[x])
+            w0_p[k] = w0[x]
+            w1_p[k] = w1[x]
+        for ph in range(step):
+            lp = lower_p[ph * ncol : (ph + 1) * ncol]
+            a0 = w0_p[ph * ncol : (ph + 1) * ncol]
+            a1 = w1_p[ph * ncol : (ph + 1) * ncol]
+            for o in range(8):
+                dst = phase[ph * plane + o * ncol : ph * plane + (o + 1) * ncol]
+                o0 = np.float32(o)
+                o1 = np.float32((o - 1) & 7)
+                for c in range(ncol):
+                    v = a0[c] if lp[c] == o0 else np.float32(0.0)
+                    dst[c] = a1[c] if lp[c] == o1 else v
+        k0 = 0
+        for s in range(ns):
+            slot = ring[s, y % span[s]]
+            slot[:] = 0.0
+            for j in range(4):
+                rr = slot[j * plane : (j + 1) * plane]
+                for t in range(tap_n[s, j]):
+                    wt = tap_w[s, j, t]
+                    q = tap_lo[s, j] + t + pad
+                    src = (q % step) * plane + q // step
+                    pp = phase[src : src + plane]
+                    for k in range(plane):
+                        rr[k] += wt * pp[k]
+            nx = n_x[s]
+            for iy in range(n_y[s]):
+                g = y_start[s] + iy
+                if last[g] != y:
+                    continue
+                acc[:] = 0.0
+                for i in range(4):
+                    ai = acc[i * 4 * plane : (i + 1) * 4 * plane]
+                    lo = col_lo[g, i]
+                    for q in range(lo, col_hi[g, i] + 1):
+                        wq = col_w[g, i, q - lo]
+                        src2 = ring[s, q % span[s]]
+                        for k in range(4 * plane):
+                            ai[k] += wq * src2[k]
+                for ix in range(nx):
+                    d = out[k0 + iy * nx + ix]
+                    for ij in range(16):
+                        for o in range(8):
+                            d[ij * 8 + o] = acc[ij * plane + o * ncol + ix]
+                    _normalise(d)
+            k0 += n_y[s] * nx
+
+
+@njit(**JIT_SERIAL)
+def _describe(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out):
+    """Descriptors of one image into ``out``: the regular-grid path if it fits."""
+    step = _grid_step(xs, x_start, n_x)
+    if step > 0:
+        _describe_regular(
+            img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, step, out
+        )
+    else:
+        planes = orientation_planes(img)
+        _describe_planes(
+            planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out
+        )
+
+
+@njit(**JIT_SERIAL)
 def dsift_image(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
     """Dense SIFT of one gray uint8 image: float32 array (n, 128)."""
     n = 0
@@ -241,8 +456,7 @@ def dsift_image(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
     out = np.zeros((n, 128), dtype=np.float32)
     if img.shape[0] == 0 or img.shape[1] == 0:
         return out
-    planes = orientation_planes(img)
-    _describe_planes(planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out)
+    _describe(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out)
     return out
 
 
@@ -256,8 +470,5 @@ def dsift_batch(stack, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
     for k in prange(stack.shape[0]):
         if stack.shape[1] == 0 or stack.shape[2] == 0:
             continue
-        planes = orientation_planes(stack[k])
-        _describe_planes(
-            planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out[k]
-        )
+        _describe(stack[k], ys, xs, size_of, y_start, x_start, n_y, n_x, window, out[k])
     return out

@@ -85,6 +85,74 @@ def test_kernel_matches_numpy_reference(rng, window, sizes):
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
 
 
+def _flat_grid(grids, sizes):
+    ys = np.concatenate([g[0] for g in grids])
+    xs = np.concatenate([g[1] for g in grids])
+    n_y = np.array([len(g[0]) for g in grids])
+    n_x = np.array([len(g[1]) for g in grids])
+    start = lambda n: np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)  # noqa: E731
+    return (ys, xs, np.asarray(sizes, float), start(n_y), start(n_x), n_y, n_x)
+
+
+@pytest.mark.parametrize("window", ["gaussian", "flat"])
+@pytest.mark.parametrize(
+    "case, want_step",
+    [
+        # columns not evenly spaced, and a fractional step: the plane path
+        ("uneven", 0),
+        ("fractional", 0),
+        # a scale with one column beside one with three (another x0), and a
+        # patch wider than the image: the phase path with wide padding
+        ("mixed", 5),
+    ],
+)
+def test_both_grid_paths_match_numpy_reference(rng, window, case, want_step):
+    from mmfeat.features.image._dsift_kernels import _grid_step
+    from mmfeat.features.image._sift_bovw import _grid
+
+    img = _texture(rng, 30, 44)
+    if case == "uneven":
+        sizes = (12,)
+        grids = [(np.array([8.0, 15.5]), np.array([7.0, 13.0, 22.5, 30.0]))]
+    elif case == "fractional":
+        sizes = (12, 16)
+        grids = [
+            (np.array([6.0, 14.0]), 6.0 + 6.5 * np.arange(4)),
+            (np.array([8.0]), 8.0 + 6.5 * np.arange(3)),
+        ]
+    else:
+        sizes = (12, 30, 60)
+        grids = [_grid(30, 44, 5, s) for s in sizes]
+        assert [len(g[1]) for g in grids] == [7, 3, 1]
+    arrays = _flat_grid(grids, sizes)
+    assert _grid_step(arrays[1], arrays[4], arrays[6]) == want_step
+    got = dsift_image(img, *arrays, GAUSSIAN if window == "gaussian" else FLAT)
+    ref = reference(
+        img, [g[0] for g in grids], [g[1] for g in grids], sizes, window == "gaussian"
+    )
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("window", [GAUSSIAN, FLAT])
+@pytest.mark.parametrize("step, sizes", [(4, (8, 16)), (7, (12, 24, 9))])
+def test_phase_path_equals_plane_path(rng, window, step, sizes):
+    # the vectorised regular-grid path against the per-column plane path it
+    # replaces on even grids (same sums in the same order)
+    from mmfeat.features.image._dsift_kernels import (
+        _describe_planes,
+        _grid_step,
+        orientation_planes,
+    )
+
+    img = _texture(rng, 41, 52)
+    arrays, _ = _grid_arrays(41, 52, step, sizes)
+    assert _grid_step(arrays[1], arrays[4], arrays[6]) == step
+    got = dsift_image(img, *arrays, window)
+    want = np.zeros_like(got)
+    _describe_planes(orientation_planes(img), *arrays, window, want)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4)
+
+
 def test_positions_equal_the_opencv_grid(rng):
     img = _texture(rng, 64, 80)
     _, pos_n = sift_descriptors(img, sizes=(12, 24), descriptor="numba")
