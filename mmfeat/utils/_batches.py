@@ -19,6 +19,7 @@ def transform_in_batches(
     verbose=0,
     desc=None,
     batch_size=256,
+    threads_for_arrays=False,
 ):
     """Decode ``items`` batch by batch and encode each batch in one call.
 
@@ -37,6 +38,9 @@ def transform_in_batches(
     n_jobs, on_error, verbose, desc, batch_size
         Threads for ``read``; bad-item policy (see ``map_items``); progress
         bar; its label; items per batch (bounds memory).
+    threads_for_arrays : bool, default=False
+        Run ``read`` in the threads for decoded arrays too (see
+        ``map_items``): for a ``read`` that computes, not only decodes.
 
     Returns
     -------
@@ -57,7 +61,12 @@ def transform_in_batches(
         for start in range(0, n, batch_size):
             chunk = items[start : start + batch_size]
             values, errs = map_items(
-                read, chunk, n_jobs=n_jobs, on_error=on_error, row_offset=start
+                read,
+                chunk,
+                n_jobs=n_jobs,
+                on_error=on_error,
+                row_offset=start,
+                threads_for_arrays=threads_for_arrays,
             )
             errors.extend(errs)
             rows = [i for i, v in enumerate(values) if v is not None]

@@ -47,6 +47,7 @@ def map_items(
     on_error="raise",
     prefer="threads",
     row_offset=0,
+    threads_for_arrays=False,
 ):
     """Apply ``func`` to each non-missing item, keeping rows aligned.
 
@@ -72,6 +73,11 @@ def map_items(
         avoid copying items between processes.
     row_offset : int, default=0
         Added to row numbers in errors (for chunked callers).
+    threads_for_arrays : bool, default=False
+        Use the workers for a column of decoded arrays too. By default such
+        a column runs in the calling thread, which suits a ``func`` that
+        only decodes (nothing to overlap); a ``func`` that computes per item
+        (SIFT descriptors) sets it.
 
     Returns
     -------
@@ -89,7 +95,7 @@ def map_items(
     rows = [(row_offset + i, it) for i, it in todo]
     # never more threads than cores, whatever n_jobs a model file carries
     n_workers = max(1, min(effective_n_jobs(n_jobs), cpu_count()))
-    if all(isinstance(it, np.ndarray) for _, it in todo):
+    if not threads_for_arrays and all(isinstance(it, np.ndarray) for _, it in todo):
         n_workers = 1  # decoded arrays: nothing to overlap, threads only cost
     cv_threads = None
     if n_workers == 1 or len(todo) < 2:

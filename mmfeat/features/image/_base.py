@@ -75,7 +75,9 @@ class BaseImageExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             **extra,
         )
 
-    def _transform_items(self, X, read, encode, n_features, *, batch_size=256):
+    def _transform_items(
+        self, X, read, encode, n_features, *, batch_size=256, threads_for_arrays=False
+    ):
         """Run ``encode(list of read(item))`` over ``X`` in batches."""
         out, _ = transform_in_batches(
             as_item_list(X, stack_ndim=3),
@@ -87,5 +89,6 @@ class BaseImageExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
             verbose=getattr(self, "verbose", 0),
             desc=type(self).__name__,
             batch_size=batch_size,
+            threads_for_arrays=threads_for_arrays,
         )
         return out

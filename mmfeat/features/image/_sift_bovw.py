@@ -445,6 +445,8 @@ class SIFTBoVWExtractor(BaseImageExtractor):
             n_jobs=self.n_jobs,
             on_error=self.on_error,
             row_offset=row_offset,
+            # the descriptors are the work, decoded arrays or not
+            threads_for_arrays=True,
         )
 
     def _check_params(self):
@@ -571,7 +573,12 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         """
         check_is_fitted(self, "codebook_")
         return self._transform_items(
-            X, self._describe, self._encode, self.n_features_out_, batch_size=128
+            X,
+            self._describe,
+            self._encode,
+            self.n_features_out_,
+            batch_size=128,
+            threads_for_arrays=True,
         )
 
     def get_feature_names_out(self, input_features=None):

@@ -142,3 +142,32 @@ def test_bovw_on_real_product_photos(data_home):
 def test_bovw_bad_parameters_are_parameter_errors(rng, params, match):
     with pytest.raises(ParameterError, match=match):
         SIFTBoVWExtractor(**params).fit([rng.random((32, 32))])
+
+
+def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
+    # the descriptors are the work: a column of arrays must not run in the
+    # calling thread alone at n_jobs=2 (it did; 1.0x at two threads)
+    import threading
+    import time
+
+    from joblib import cpu_count
+
+    from mmfeat.features.image import _sift_bovw
+
+    if cpu_count() < 2:
+        pytest.skip("one core: map_items caps the workers at the cores")
+    seen = set()
+    real = _sift_bovw.sift_descriptors
+
+    def spy(*args, **kwargs):
+        seen.add(threading.get_ident())
+        time.sleep(0.01)  # so one worker cannot take every chunk
+        return real(*args, **kwargs)
+
+    imgs = [np.roll(texture, k, axis=1) for k in range(16)]
+    est = SIFTBoVWExtractor(n_words=4, pyramid_levels=(1,), random_state=0)
+    one = est.set_params(n_jobs=1).fit(imgs).transform(imgs)
+    monkeypatch.setattr(_sift_bovw, "sift_descriptors", spy)
+    two = est.set_params(n_jobs=2).transform(imgs)
+    assert len(seen) == 2 and threading.get_ident() not in seen
+    np.testing.assert_array_equal(one, two)
