@@ -7,7 +7,8 @@ descriptor's position in [0, 1) x [0, 1) (row, column; for audio, row 0 and
 column = time), so one call encodes a whole batch:
 
 1. assignment, parallel over fixed-size chunks of descriptors whatever the
-   item boundaries: one BLAS ``dot`` per chunk against the codebook, then
+   item boundaries: one BLAS ``dot`` per chunk against the codebook (of
+   its non-zero descriptors only: a blank patch's is the zero row), then
    nearest word (hard, VLAD) or the ``n_neighbors`` nearest with kernel
    weights (soft), written per descriptor;
 2. pooling, parallel over items: histograms (or VLAD residual sums) per
@@ -128,26 +129,51 @@ def _assign(desc, codebook_t, half_sq, n_neighbors, inv_two_sigma2, words, weigh
     weight is 1 (hard assignment), otherwise the normalised kernel weights
     ``exp(-(d^2 - d_min^2) / (2 sigma^2))`` of the nearest words.
     """
-    n = desc.shape[0]
+    n, dim = desc.shape
     n_words = codebook_t.shape[1]
     n_chunks = (n + _CHUNK - 1) // _CHUNK
     for ch in prange(n_chunks):
         start = ch * _CHUNK
         stop = min(n, start + _CHUNK)
-        dots = np.dot(desc[start:stop], codebook_t)
+        # all-zero descriptors (a blank patch: 30-40% of dense SIFT on product
+        # photos) skip the product: their dots are the zero row
+        live = np.empty(stop - start, dtype=np.int64)
+        n_live = 0
+        for j in range(stop - start):
+            for q in range(dim):
+                if desc[start + j, q] != 0.0:
+                    live[n_live] = j
+                    n_live += 1
+                    break
+        zero_dots = np.zeros(n_words, dtype=np.float32)
+        if n_live == stop - start:
+            dots = np.dot(desc[start:stop], codebook_t)
+        elif n_live > 0:
+            packed = np.empty((n_live, dim), dtype=np.float32)
+            for r in range(n_live):
+                packed[r] = desc[start + live[r]]
+            dots = np.dot(packed, codebook_t)
+        else:
+            dots = np.zeros((1, n_words), dtype=np.float32)
         dist = np.empty(n_neighbors, dtype=np.float64)
         idx = np.empty(n_neighbors, dtype=np.int64)
         last = n_neighbors - 1
+        r = 0
         for j in range(stop - start):
+            if r < n_live and live[r] == j:
+                row = dots[r]
+                r += 1
+            else:
+                row = zero_dots
             if n_neighbors == 1:
-                words[start + j, 0] = _argmin_diff(half_sq, dots[j])
+                words[start + j, 0] = _argmin_diff(half_sq, row)
                 weights[start + j, 0] = 1.0
                 continue
             for m in range(n_neighbors):
                 dist[m] = np.inf
                 idx[m] = 0
             for k in range(n_words):
-                d = np.float64(half_sq[k] - dots[j, k])
+                d = np.float64(half_sq[k] - row[k])
                 if d >= dist[last]:
                     continue
                 m = last

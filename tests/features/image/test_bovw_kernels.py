@@ -115,6 +115,48 @@ def test_vlad_matches_naive_with_intra_power_and_l2(batch):
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("method", [HARD, SOFT, VLAD])
+@pytest.mark.parametrize("blank", ["scattered", "whole chunk", "all"])
+def test_blank_descriptors_match_naive(batch, method, blank):
+    # all-zero rows skip the BLAS product (their dots are zero): the words
+    # and weights must be those of the full computation, in every layout
+    desc, codebook, offsets, pos = batch
+    desc = desc.copy()
+    if blank == "scattered":
+        desc[::3] = 0.0
+        desc[1::7] = -0.0
+    elif blank == "whole chunk":
+        desc[256:512] = 0.0  # the kernel's second chunk of 256
+        desc[600:] = 0.0
+    else:
+        desc[:] = 0.0
+    cells = pyramid_cells((1, 2))
+    kw = dict(n_neighbors=3, bandwidth=0.4) if method == SOFT else {}
+    got = _bow_encode(
+        desc,
+        offsets,
+        pos,
+        codebook,
+        cells=cells,
+        method=method,
+        power=False,
+        l2=False,
+        intra=False,
+        **kw,
+    )
+    ref = _naive(
+        desc,
+        codebook,
+        offsets,
+        pos,
+        cells,
+        method,
+        nn=3 if method == SOFT else 1,
+        sigma=0.4,
+    )
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
 def test_item_without_descriptors_gives_zero_row(batch):
     desc, codebook, offsets, pos = batch
     got = _bow_encode(desc, offsets, pos, codebook, cells=pyramid_cells((1, 2)))
