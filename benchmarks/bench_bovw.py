@@ -12,8 +12,17 @@ Run: ``python benchmarks/bench_bovw.py [--repeat N] [--json FILE] [--large]``.
    that only reads and computes the descriptors. OpenCV's own thread count
    is set to the row's thread count for both sides.
 
+3. Hard assignment of real descriptors: dense SIFT (RootSIFT, as
+   ``SIFTBoVWExtractor``'s default) of 100 fashion photos, against words
+   learned on 30 other photos; blank patches give all-zero descriptors
+   (a third of them here), which mmfeat's kernel does not multiply.
+
 At 2 threads, scikit-learn's predict uses 2 OpenMP threads and NumPy's BLAS
-2 threads; mmfeat uses 2 numba threads with single-threaded BLAS inside.
+2 threads; mmfeat uses 2 numba threads with single-threaded BLAS inside. At
+1 thread every peer model is fitted under ``threadpool_limits(1)``:
+``KMeans.predict`` takes its OpenMP thread count from the one at fit time,
+so a limit around ``predict`` alone left it on every core (the "1 thread"
+peer rows before 2026-12-03 ran on 2).
 Ratio = peer time / mmfeat time (> 1: mmfeat faster).
 """
 
@@ -24,7 +33,7 @@ from sklearn.cluster import MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from mmfeat.datasets import load_fashion_products
-from mmfeat.features.image import SIFTBoVWExtractor
+from mmfeat.features.image import SIFTBoVWExtractor, sift_descriptors
 from mmfeat.features.image._bovw_kernels import (
     SOFT,
     VLAD,
@@ -135,6 +144,74 @@ def plain_dense_sift(paths, size=256, step=8, patch=16):
     return out
 
 
+def fit_peers(train, k):
+    """The peer vocabularies (k, 64 and 256 words) on ``train``."""
+    km = MiniBatchKMeans(k, random_state=0, n_init=1, max_iter=5, batch_size=4096)
+    km64 = MiniBatchKMeans(64, random_state=0, n_init=1, batch_size=4096)
+    km256 = MiniBatchKMeans(256, random_state=0, n_init=1, max_iter=5, batch_size=4096)
+    return km.fit(train), km64.fit(train), km256.fit(train)
+
+
+def dense_sift(paths):
+    out = []
+    for p in paths:
+        img = cv2.resize(
+            cv2.imread(p, cv2.IMREAD_GRAYSCALE),
+            (256, 256),
+            interpolation=cv2.INTER_AREA,
+        )
+        out.append(sift_descriptors(img, step=8, sizes=(16,))[0])
+    return out
+
+
+def real_descriptors(args):
+    paths = load_fashion_products().frame["path"].tolist()
+    per_image = dense_sift(paths[:100])
+    desc = np.ascontiguousarray(np.concatenate(per_image), dtype=np.float32)
+    train = np.concatenate(dense_sift(paths[100:130]))
+    n = len(desc)
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in per_image])])
+    item = np.repeat(np.arange(len(per_image)), [len(d) for d in per_image])
+    pos = np.zeros((n, 2))
+    blank = float((~desc.any(axis=1)).mean())
+    flat = pyramid_cells((1,))
+    rows = []
+    for j in (1, 2):
+        for k in (1024, 256):
+            with threadpool_limits(j):
+                km = MiniBatchKMeans(
+                    k, random_state=0, n_init=1, max_iter=5, batch_size=4096
+                ).fit(train)
+            codebook = km.cluster_centers_.astype(np.float32)
+            words = our_words(desc, codebook)
+            check_ties(desc, codebook, words, km.predict(desc))
+            with threadpool_limits(j):
+                peer = median_time(
+                    lambda km=km, k=k: np_hard(desc, item, len(per_image), km, k),
+                    repeat=args.repeat,
+                )
+            mine = median_time(
+                lambda j=j, c=codebook: ours(desc, offsets, pos, c, j, cells=flat),
+                repeat=args.repeat,
+            )
+            rows.append(
+                (
+                    f"hard, k={k}, fashion SIFT, {j} thr",
+                    mine,
+                    peer,
+                    n,
+                    "MiniBatchKMeans.predict+bincount",
+                )
+            )
+    report(
+        f"Hard assignment of {n:,} dense SIFT descriptors of 100 fashion photos "
+        f"({blank:.0%} blank patches; descriptors/s)",
+        rows,
+        args,
+        unit="desc/s",
+    )
+
+
 def main():
     args = parser(__doc__).parse_args()
     rng = np.random.default_rng(0)
@@ -148,13 +225,9 @@ def main():
     # vocabularies learned on other descriptors, as in real use (a word that
     # coincides with a descriptor makes exact ties)
     train = np.sqrt(rng.random((20000, 128), dtype=np.float32) / 64).astype(np.float32)
-    km = MiniBatchKMeans(k, random_state=0, n_init=1, max_iter=5, batch_size=4096)
-    km.fit(train)
+    km, km64, km256 = fit_peers(train, k)
     codebook = km.cluster_centers_.astype(np.float32)
-    km64 = MiniBatchKMeans(64, random_state=0, n_init=1, batch_size=4096).fit(train)
     cb64 = km64.cluster_centers_.astype(np.float32)
-    km256 = MiniBatchKMeans(256, random_state=0, n_init=1, max_iter=5, batch_size=4096)
-    km256.fit(train)
     cb256 = km256.cluster_centers_.astype(np.float32)
     flat = pyramid_cells((1,))
     pyr = pyramid_cells((1, 2, 4))
@@ -200,6 +273,12 @@ def main():
     rows = []
     r = args.repeat
     for j in (1, 2):
+        with threadpool_limits(j):
+            # predict runs on the OpenMP threads of its fit (see the notes)
+            km, km64, km256 = fit_peers(train, k)
+        codebook = km.cluster_centers_.astype(np.float32)
+        cb64 = km64.cluster_centers_.astype(np.float32)
+        cb256 = km256.cluster_centers_.astype(np.float32)
         with threadpool_limits(j):
             peer = {
                 "hard": median_time(
@@ -266,6 +345,7 @@ def main():
         args,
         unit="desc/s",
     )
+    real_descriptors(args)
 
     paths = load_fashion_products().frame["path"].tolist()[: 400 if args.large else 100]
     rows = []
