@@ -23,7 +23,13 @@ import os
 import numba
 from joblib import effective_n_jobs
 
-__all__ = ["JIT_PARALLEL", "JIT_SERIAL", "cache_dir", "numba_threads"]
+__all__ = [
+    "JIT_PARALLEL",
+    "JIT_SERIAL",
+    "cache_dir",
+    "numba_threads",
+    "one_blas_thread",
+]
 
 
 def cache_dir():
@@ -76,3 +82,22 @@ def numba_threads(n_jobs):
         yield n
     finally:
         numba.set_num_threads(before)
+
+
+_controller = None
+
+
+def one_blas_thread():
+    """Context: BLAS on one thread, for a product between parallel kernels.
+
+    numba's threads spin-wait after each parallel kernel, and BLAS's own
+    threads beside them slow both down. A ``ThreadpoolController`` found once
+    makes each use about 10 us (``threadpool_limits`` rediscovers the
+    libraries, about 0.3 ms).
+    """
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")

@@ -15,11 +15,13 @@ from mmfeat.features.audio._mfcc_kernels import (
     _frame,
     _pool_frames,
     _power_mel_db,
+    _stft_mel_db,
+    fft_tables,
 )
 from mmfeat.io import read_audio
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
-from mmfeat.utils._numba import numba_threads
+from mmfeat.utils._numba import numba_threads, one_blas_thread
 from mmfeat.utils._sklearn_compat import (
     Integral,
     Interval,
@@ -612,47 +614,49 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         frame_offsets = np.zeros(len(clips) + 1, dtype=np.int64)
         np.cumsum([self._frames_of(n) for n in lengths], out=frame_offsets[1:])
         samples = np.concatenate(clips) if clips else np.zeros(0)
-        frames = np.empty((frame_offsets[-1], self.n_fft_))
         pad = self.n_fft_ // 2 if self.center else 0
+        nz = self.mel_basis_ != 0
+        any_nz = nz.any(axis=1)
+        band_lo = np.where(any_nz, nz.argmax(axis=1), 0).astype(np.int64)
+        band_hi = np.where(any_nz, nz.shape[1] - nz[:, ::-1].argmax(axis=1), 0).astype(
+            np.int64
+        )
+        n_frames = frame_offsets[-1]
+        db = np.empty((n_frames, self.mel_basis_.shape[0]))
+        row_top = np.empty(n_frames)
+        tables = fft_tables(self.n_fft_)
         with numba_threads(self.n_jobs):
-            _frame(
-                samples,
-                offsets,
-                self.n_fft_,
-                self.hop_length_,
-                pad,
-                self.window_,
-                frame_offsets,
-                frames,
-            )
-            # one FFT worker: beside numba's threads, which spin-wait after
-            # each parallel kernel, a second worker made n_jobs=2 slower
-            # (FSDD batch 173 vs 140 ms, one 60 s clip 60 vs 36 ms)
-            spec = scipy.fft.rfft(frames, axis=1, workers=1)
-            del frames
-            nz = self.mel_basis_ != 0
-            any_nz = nz.any(axis=1)
-            band_lo = np.where(any_nz, nz.argmax(axis=1), 0).astype(np.int64)
-            band_hi = np.where(
-                any_nz, nz.shape[1] - nz[:, ::-1].argmax(axis=1), 0
-            ).astype(np.int64)
-            db = np.empty((spec.shape[0], self.mel_basis_.shape[0]))
-            row_top = np.empty(spec.shape[0])
-            _power_mel_db(
-                spec,
-                float(self.power),
-                self.mel_basis_,
-                band_lo,
-                band_hi,
-                1e-10,
-                0.0,
-                db,
-                row_top,
-            )
-            del spec
+            if tables is not None:
+                # frames, FFT and mel dB fused, blocks of frames in parallel
+                _stft_mel_db(
+                    samples,
+                    offsets,
+                    self.n_fft_,
+                    self.hop_length_,
+                    pad,
+                    self.window_,
+                    frame_offsets,
+                    *tables,
+                    float(self.power),
+                    self.mel_basis_,
+                    band_lo,
+                    band_hi,
+                    1e-10,
+                    0.0,
+                    db,
+                    row_top,
+                )
+            else:
+                self._spectrum_mel_db(
+                    samples, offsets, frame_offsets, pad, band_lo, band_hi, db, row_top
+                )
             if self.top_db is not None:
                 _floor_db(frame_offsets, float(self.top_db), row_top, db)
-            coef = np.ascontiguousarray(db @ self.dct_.T)
+            # one BLAS thread: BLAS's own threads beside numba's, which
+            # spin-wait after each parallel kernel, made n_jobs=2 slower
+            # than 1 (one 60 s clip 24-31 vs 16 ms)
+            with one_blas_thread():
+                coef = np.ascontiguousarray(db @ self.dct_.T)
             conv, lo, hi, widths = self._tables
             n_deltas = self._n_deltas()
             feat = np.empty((coef.shape[0], self.n_mfcc * (1 + n_deltas)))
@@ -661,6 +665,38 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 coef, frame_offsets, n_deltas, conv, lo, hi, widths, cmvn, feat
             )
         return feat, frame_offsets
+
+    def _spectrum_mel_db(
+        self, samples, offsets, frame_offsets, pad, band_lo, band_hi, db, row_top
+    ):
+        """Mel dB of every frame through SciPy's FFT (any ``n_fft``)."""
+        frames = np.empty((frame_offsets[-1], self.n_fft_))
+        _frame(
+            samples,
+            offsets,
+            self.n_fft_,
+            self.hop_length_,
+            pad,
+            self.window_,
+            frame_offsets,
+            frames,
+        )
+        # one FFT worker: beside numba's threads, which spin-wait after
+        # each parallel kernel, a second worker made n_jobs=2 slower
+        # (FSDD batch 173 vs 140 ms, one 60 s clip 60 vs 36 ms)
+        spec = scipy.fft.rfft(frames, axis=1, workers=1)
+        del frames
+        _power_mel_db(
+            spec,
+            float(self.power),
+            self.mel_basis_,
+            band_lo,
+            band_hi,
+            1e-10,
+            0.0,
+            db,
+            row_top,
+        )
 
     def transform(self, X):
         """Compute the (pooled) MFCC features of each clip.

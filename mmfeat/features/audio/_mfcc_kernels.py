@@ -3,10 +3,12 @@
 A batch of clips is one flat sample array with ``offsets``; its frames are
 one (n_frames_total, ...) array with ``frame_offsets``. The kernels run in
 parallel over frames, or over (clip, column) pairs, never only over clips,
-so one long clip uses every thread as a batch of short ones does. The FFT
-runs in between on the whole batch with SciPy; the mel filterbank is applied
-sparsely (each band's nonzero bins) inside the power/dB kernel, and the DCT
-is one BLAS product.
+so one long clip uses every thread as a batch of short ones does. For a
+power-of-two ``n_fft`` one kernel (:func:`_stft_mel_db`) frames, transforms
+(its own FFT, vectorised across frames) and takes the mel dB of blocks of
+frames, with no frame or spectrum array; otherwise SciPy's FFT runs in
+between on the whole batch. The mel filterbank is applied sparsely (each
+band's nonzero bins), and the DCT is one single-threaded BLAS product.
 """
 
 import math
@@ -22,6 +24,8 @@ __all__ = [
     "_floor_db",
     "_frame",
     "_power_mel_db",
+    "_stft_mel_db",
+    "fft_tables",
     "_pool_frames",
 ]
 
@@ -93,6 +97,267 @@ def _power_mel_db(spec, power, mel, band_lo, band_hi, amin, ref_db, out, row_top
             out[f, m] = d
             top = max(top, d)
         row_top[f] = top
+
+
+_LN2 = math.log(2.0)
+_INV_LN10 = 1.0 / math.log(10.0)
+_SQRT2 = math.sqrt(2.0)
+_MANTISSA = 0x000FFFFFFFFFFFFF
+_ONE_EXP = 0x3FF0000000000000
+
+
+@njit(**dict(JIT_SERIAL, error_model="numpy"))
+def _log10_into(x, out, ebuf):
+    """``out = log10(x)`` for positive ``x``, in loops that vectorise.
+
+    libm's scalar ``log10`` was a fifth of the fused kernel. The exponent and
+    mantissa come from the bits (``x = 2**e * m``, ``m`` in [sqrt(1/2),
+    sqrt(2))), then ``ln m = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, to
+    ``s**21`` (``|s| <= 0.172``: truncation below 1e-17). Within a few ulp
+    of ``np.log10`` (tested); subnormal, zero, negative or non-finite ``x``
+    (never reached from the kernel, which floors at ``amin``) get NumPy's
+    answers. ``x`` is scratch: its bits are overwritten.
+    """
+    n = x.shape[0]
+    bits = x.view(np.int64)
+    for k in range(n):
+        b = bits[k]
+        ebuf[k] = ((b >> 52) & 0x7FF) - 1023
+        out[k] = x[k]  # kept for the fix-up below
+        bits[k] = (b & _MANTISSA) | _ONE_EXP
+    for k in range(n):
+        m = x[k]
+        e = ebuf[k]
+        big = m > _SQRT2
+        m = 0.5 * m if big else m
+        e = e + 1 if big else e
+        s = (m - 1.0) / (m + 1.0)
+        z = s * s
+        q = 1.0 / 21.0
+        q = q * z + 1.0 / 19.0
+        q = q * z + 1.0 / 17.0
+        q = q * z + 1.0 / 15.0
+        q = q * z + 1.0 / 13.0
+        q = q * z + 1.0 / 11.0
+        q = q * z + 1.0 / 9.0
+        q = q * z + 1.0 / 7.0
+        q = q * z + 1.0 / 5.0
+        q = q * z + 1.0 / 3.0
+        q = q * z + 1.0
+        v = out[k]  # the input
+        ok = 2.2250738585072014e-308 <= v <= 1.7976931348623157e308
+        out[k] = (2.0 * s * q + e * _LN2) * _INV_LN10 if ok else v
+        ebuf[k] = 0 if ok else 1
+    for k in range(n):
+        if ebuf[k]:
+            v = out[k]
+            if 0.0 < v < np.inf:  # subnormal
+                out[k] = math.log10(v)
+            elif v == 0.0:
+                out[k] = -np.inf
+            elif v != np.inf:  # negative or NaN (log10(inf) is inf: kept)
+                out[k] = np.nan
+    return out
+
+
+#: frames per block of the fused kernel: the FFT's inner loops run over them
+_LANES = 16
+
+
+def fft_tables(n_fft):
+    """Tables of :func:`_stft_mel_db` for a power-of-two ``n_fft`` >= 8.
+
+    ``rev``: bit reversal of ``range(n_fft // 2)``; ``tw``: the half-size
+    complex FFT's twiddles ``exp(-2 pi i j / (n_fft / 2))``, ``j < n_fft / 4``;
+    ``post``: the real-FFT split's ``exp(-2 pi i k / n_fft)``, ``k <= n_fft / 2``.
+    Returns None for any other ``n_fft`` (SciPy's FFT then runs instead).
+    """
+    if n_fft < 8 or n_fft & (n_fft - 1):
+        return None
+    m = n_fft // 2
+    bits = m.bit_length() - 1
+    idx = np.arange(m)
+    rev = np.zeros(m, dtype=np.int64)
+    for b in range(bits):
+        rev |= ((idx >> b) & 1) << (bits - 1 - b)
+    j = np.arange(m // 2)
+    k = np.arange(m + 1)
+    return (
+        rev,
+        np.cos(-2 * np.pi * j / m),
+        np.sin(-2 * np.pi * j / m),
+        np.cos(-2 * np.pi * k / n_fft),
+        np.sin(-2 * np.pi * k / n_fft),
+    )
+
+
+@njit(**JIT_PARALLEL)
+def _stft_mel_db(
+    samples,
+    offsets,
+    n_fft,
+    hop,
+    pad,
+    window,
+    frame_offsets,
+    rev,
+    tw_re,
+    tw_im,
+    post_re,
+    post_im,
+    power,
+    mel,
+    band_lo,
+    band_hi,
+    amin,
+    ref_db,
+    out,
+    row_top,
+):
+    """:func:`_frame`, the real FFT and :func:`_power_mel_db` in one pass.
+
+    For a power-of-two ``n_fft`` (tables from :func:`fft_tables`). Blocks of
+    ``_LANES`` frames run in parallel; in a block, each frame's ``n_fft``
+    real samples are the ``n_fft / 2`` complex values ``x[2n] + i x[2n+1]``
+    (placed in bit-reversed order), one radix-2 decimation-in-time FFT of
+    that half size runs with the frames as the innermost (vectorised) axis,
+    and the standard split gives the ``n_fft / 2 + 1`` bins of the real
+    FFT. No frame or spectrum array is written; the mel and dB steps are
+    those of :func:`_power_mel_db`, sums in the same order.
+    """
+    n_frames = out.shape[0]
+    n_mels = mel.shape[0]
+    n_clips = offsets.shape[0] - 1
+    m = n_fft // 2
+    n_bins = m + 1
+    lanes = _LANES
+    n_blocks = (n_frames + lanes - 1) // lanes
+    for blk in prange(n_blocks):
+        g0 = blk * lanes
+        re = np.zeros((m, lanes))
+        im = np.zeros((m, lanes))
+        p = np.empty((n_bins, lanes))
+        melv = np.empty(n_mels * lanes)
+        logv = np.empty(n_mels * lanes)
+        ebuf = np.empty(n_mels * lanes, dtype=np.int64)
+        # where each frame starts in ``samples``; frames that reach past
+        # their clip (the zero padding) are loaded one by one
+        fstart = np.empty(lanes, dtype=np.int64)
+        n_edge = 0
+        for lane in range(lanes):
+            g = g0 + lane
+            if g >= n_frames:
+                n_edge += 1
+                fstart[lane] = -1
+                continue
+            lo = 0
+            hi = n_clips
+            while hi - lo > 1:  # last clip i with frame_offsets[i] <= g
+                mid = (lo + hi) // 2
+                if frame_offsets[mid] <= g:
+                    lo = mid
+                else:
+                    hi = mid
+            i = lo
+            while frame_offsets[i + 1] <= g:  # skip clips with no frames
+                i += 1
+            start = offsets[i]
+            n = offsets[i + 1] - start
+            first = (g - frame_offsets[i]) * hop - pad
+            if first >= 0 and first + n_fft <= n:
+                fstart[lane] = start + first
+            else:
+                n_edge += 1
+                fstart[lane] = -1
+                for t in range(m):
+                    a = first + 2 * t
+                    x0 = samples[start + a] if 0 <= a < n else 0.0
+                    x1 = samples[start + a + 1] if 0 <= a + 1 < n else 0.0
+                    re[rev[t], lane] = x0 * window[2 * t]
+                    im[rev[t], lane] = x1 * window[2 * t + 1]
+        if n_edge == 0:
+            for t in range(m):
+                r = rev[t]
+                w0 = window[2 * t]
+                w1 = window[2 * t + 1]
+                rr = re[r]
+                ir = im[r]
+                for lane in range(lanes):
+                    a = fstart[lane] + 2 * t
+                    rr[lane] = samples[a] * w0
+                    ir[lane] = samples[a + 1] * w1
+        else:
+            for lane in range(lanes):
+                if fstart[lane] >= 0:
+                    for t in range(m):
+                        a = fstart[lane] + 2 * t
+                        re[rev[t], lane] = samples[a] * window[2 * t]
+                        im[rev[t], lane] = samples[a + 1] * window[2 * t + 1]
+        # radix-2 butterflies, every frame of the block at once
+        size = 2
+        while size <= m:
+            half = size // 2
+            step = m // size
+            for base in range(0, m, size):
+                for j in range(half):
+                    wr = tw_re[j * step]
+                    wi = tw_im[j * step]
+                    ra = re[base + j]
+                    ia = im[base + j]
+                    rb = re[base + j + half]
+                    ib = im[base + j + half]
+                    for lane in range(lanes):
+                        tr = wr * rb[lane] - wi * ib[lane]
+                        ti = wr * ib[lane] + wi * rb[lane]
+                        rb[lane] = ra[lane] - tr
+                        ib[lane] = ia[lane] - ti
+                        ra[lane] = ra[lane] + tr
+                        ia[lane] = ia[lane] + ti
+            size *= 2
+        # X[k] = E[k] + W^k O[k], E and O from Z[k] and conj(Z[m - k])
+        for k in range(n_bins):
+            k1 = k % m
+            k2 = (m - k) % m
+            wr = post_re[k]
+            wi = post_im[k]
+            ra = re[k1]
+            ia = im[k1]
+            rc = re[k2]
+            ic = im[k2]
+            pk = p[k]
+            for lane in range(lanes):
+                er = 0.5 * (ra[lane] + rc[lane])
+                ei = 0.5 * (ia[lane] - ic[lane])
+                orr = 0.5 * (ia[lane] + ic[lane])
+                oi = -0.5 * (ra[lane] - rc[lane])
+                xr = er + wr * orr - wi * oi
+                xi = ei + wr * oi + wi * orr
+                pk[lane] = xr * xr + xi * xi
+        if power != 2.0:
+            for k in range(n_bins):
+                for lane in range(lanes):
+                    p[k, lane] = math.sqrt(p[k, lane]) ** power
+        for mb in range(n_mels):
+            acc = melv[mb * lanes : (mb + 1) * lanes]
+            acc[:] = 0.0
+            for j in range(band_lo[mb], band_hi[mb]):
+                wgt = mel[mb, j]
+                pj = p[j]
+                for lane in range(lanes):
+                    acc[lane] += wgt * pj[lane]
+        for k in range(n_mels * lanes):
+            melv[k] = max(amin, melv[k])
+        _log10_into(melv, logv, ebuf)
+        for lane in range(lanes):
+            g = g0 + lane
+            if g >= n_frames:
+                continue
+            top = -np.inf
+            for mb in range(n_mels):
+                d = 10.0 * logv[mb * lanes + lane] - ref_db
+                out[g, mb] = d
+                top = max(top, d)
+            row_top[g] = top
 
 
 @njit(**JIT_PARALLEL)

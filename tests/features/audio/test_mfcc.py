@@ -19,6 +19,8 @@ VARIANTS = [
     {"window": "hamming", "win_length": 400, "n_fft": 512, "hop_length": 160},
     {"center": False, "mel_norm": 2.0, "top_db": None},
     {"dct_type": 3, "n_mfcc": 20, "power": 1.0},
+    # not a power of two: SciPy's FFT instead of the fused kernel's own
+    {"n_fft": 400, "hop_length": 160, "power": 1.5},
 ]
 
 
@@ -55,6 +57,75 @@ def test_mfcc_matches_librosa_per_clip_on_fsdd(fsdd_clips, params):
     for clip, got in zip(fsdd_clips, frames):
         ref = _librosa_mfcc(clip, params)
         np.testing.assert_allclose(got.T, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("power", [2.0, 1.0])
+@pytest.mark.parametrize("n_fft", [8, 64, 512])
+def test_fused_fft_kernel_matches_scipy_fft_path(rng, n_fft, power):
+    # the own FFT (vectorised across frames, frames never stored) against
+    # the frames + scipy.fft.rfft + mel dB path, on clips shorter than a
+    # frame, a few frames long (blocks mixing clip edges) and long
+    from mmfeat.features.audio._mfcc_kernels import (
+        _frame,
+        _power_mel_db,
+        _stft_mel_db,
+        fft_tables,
+    )
+
+    ext = MFCCExtractor(
+        sr=8000,
+        n_fft=n_fft,
+        hop_length=max(1, n_fft // 4),
+        n_mels=min(40, n_fft // 4),
+        n_mfcc=min(13, n_fft // 4),
+    ).fit()
+    clips = [rng.standard_normal(n) for n in (3, n_fft - 1, 3 * n_fft + 7, 40 * n_fft)]
+    clips.insert(2, np.zeros(2 * n_fft))  # silence: the amin floor
+    offsets = np.concatenate([[0], np.cumsum([c.size for c in clips])])
+    fo = np.concatenate([[0], np.cumsum([ext._frames_of(c.size) for c in clips])])
+    samples = np.concatenate(clips)
+    mel = ext.mel_basis_
+    lo = np.zeros(len(mel), np.int64)
+    hi = np.full(len(mel), mel.shape[1], np.int64)
+    pad = n_fft // 2
+    frames = np.empty((fo[-1], n_fft))
+    _frame(samples, offsets, n_fft, ext.hop_length_, pad, ext.window_, fo, frames)
+    want = np.empty((fo[-1], len(mel)))
+    want_top = np.empty(fo[-1])
+    spec = np.fft.rfft(frames, axis=1)
+    _power_mel_db(spec, power, mel, lo, hi, 1e-10, 0.0, want, want_top)
+    got = np.empty_like(want)
+    got_top = np.empty_like(want_top)
+    args = (samples, offsets, n_fft, ext.hop_length_, pad, ext.window_, fo)
+    _stft_mel_db(
+        *args, *fft_tables(n_fft), power, mel, lo, hi, 1e-10, 0.0, got, got_top
+    )
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got_top, want_top, rtol=0, atol=1e-9)
+    assert fft_tables(n_fft + 2) is None and fft_tables(4) is None
+
+
+def test_vectorised_log10_matches_numpy(rng):
+    from mmfeat.features.audio._mfcc_kernels import _log10_into
+
+    x = np.concatenate(
+        [
+            10 ** rng.uniform(-12, 300, 20000),
+            rng.uniform(0.5, 2.0, 5000),  # around the mantissa reduction
+            [1e-10, 1.0, 2.0, 0.5, np.sqrt(2), np.nextafter(np.sqrt(2), 3)],
+            [1.7976931348623157e308, 2.2250738585072014e-308],
+            # never reached from the kernel (floored at amin): libm's answers
+            [np.inf, 0.0, 5e-324, np.nan],
+        ]
+    )
+    with np.errstate(divide="ignore"):
+        want = np.log10(np.where(np.isnan(x), 1.0, x))
+    want[np.isnan(x)] = np.nan
+    got = _log10_into(x.copy(), np.empty_like(x), np.empty(len(x), np.int64))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-15, atol=1e-15)
+    assert np.isposinf(got[-4]) and np.isneginf(got[-3]) and np.isnan(got[-1])
+    np.testing.assert_allclose(got[-2], np.log10(5e-324))
 
 
 def test_mfcc_default_call_matches_librosa_mfcc(fsdd_clips):
