@@ -613,7 +613,10 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         np.cumsum(lengths, out=offsets[1:])
         frame_offsets = np.zeros(len(clips) + 1, dtype=np.int64)
         np.cumsum([self._frames_of(n) for n in lengths], out=frame_offsets[1:])
-        samples = np.concatenate(clips) if clips else np.zeros(0)
+        if len(clips) == 1:  # one long clip: no copy
+            samples = np.ascontiguousarray(clips[0], dtype=np.float64)
+        else:
+            samples = np.concatenate(clips) if clips else np.zeros(0)
         pad = self.n_fft_ // 2 if self.center else 0
         nz = self.mel_basis_ != 0
         any_nz = nz.any(axis=1)

@@ -293,8 +293,37 @@ def _stft_mel_db(
                         a = fstart[lane] + 2 * t
                         re[rev[t], lane] = samples[a] * window[2 * t]
                         im[rev[t], lane] = samples[a + 1] * window[2 * t + 1]
-        # radix-2 butterflies, every frame of the block at once
-        size = 2
+        # the first two radix-2 stages as one radix-4 pass (twiddles 1 and
+        # -i, no multiplications), then radix-2 butterflies; every frame of
+        # the block at once
+        for base in range(0, m, 4):
+            r0 = re[base]
+            i0 = im[base]
+            r1 = re[base + 1]
+            i1 = im[base + 1]
+            r2 = re[base + 2]
+            i2 = im[base + 2]
+            r3 = re[base + 3]
+            i3 = im[base + 3]
+            for lane in range(lanes):
+                a0r = r0[lane] + r1[lane]
+                a0i = i0[lane] + i1[lane]
+                a1r = r0[lane] - r1[lane]
+                a1i = i0[lane] - i1[lane]
+                a2r = r2[lane] + r3[lane]
+                a2i = i2[lane] + i3[lane]
+                a3r = r2[lane] - r3[lane]
+                a3i = i2[lane] - i3[lane]
+                r0[lane] = a0r + a2r
+                i0[lane] = a0i + a2i
+                r2[lane] = a0r - a2r
+                i2[lane] = a0i - a2i
+                # -i * a3 = (a3i, -a3r)
+                r1[lane] = a1r + a3i
+                i1[lane] = a1i - a3r
+                r3[lane] = a1r - a3i
+                i3[lane] = a1i + a3r
+        size = 8
         while size <= m:
             half = size // 2
             step = m // size
