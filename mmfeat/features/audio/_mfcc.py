@@ -244,8 +244,10 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
     5-fold: 0.980 against 0.985, 0.944 against 0.935).
 
     Computes what ``librosa.feature.mfcc`` computes, per clip and in one
-    batch: framing (centred, zero-padded), window, power spectrum (SciPy's
-    FFT), mel filterbank, ``power_to_db`` with the ``top_db`` floor taken
+    batch: framing (centred, zero-padded), window, power spectrum (mmfeat's
+    own FFT, vectorised across frames and fused with the framing and the
+    mel step, for a power-of-two ``n_fft``; SciPy's FFT for any other),
+    mel filterbank, ``power_to_db`` with the ``top_db`` floor taken
     per clip, DCT and liftering; then Savitzky-Golay deltas as
     ``librosa.feature.delta``, optional cepstral mean (and variance)
     normalisation per clip, and pooling over time so clips of any length
