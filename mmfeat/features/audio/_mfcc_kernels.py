@@ -34,6 +34,22 @@ STATS = {"mean": 0, "std": 1, "min": 2, "max": 3}
 _PERCENTILE = 4
 
 
+@njit(**JIT_SERIAL)
+def _clip_of(frame_offsets, g):
+    """The clip that frame ``g`` belongs to, by bisection over the offsets."""
+    lo = 0
+    hi = frame_offsets.shape[0] - 1
+    while hi - lo > 1:  # last clip i with frame_offsets[i] <= g
+        mid = (lo + hi) // 2
+        if frame_offsets[mid] <= g:
+            lo = mid
+        else:
+            hi = mid
+    while frame_offsets[lo + 1] <= g:  # skip clips with no frames
+        lo += 1
+    return lo
+
+
 @njit(**JIT_PARALLEL)
 def _frame(samples, offsets, n_fft, hop, pad, window, frame_offsets, frames):
     """Windowed frames of every clip (zero padding of ``pad`` samples each side).
@@ -42,19 +58,8 @@ def _frame(samples, offsets, n_fft, hop, pad, window, frame_offsets, frames):
     uses every thread: frame ``g`` finds its clip by bisection in
     ``frame_offsets``.
     """
-    n_clips = offsets.shape[0] - 1
     for g in prange(frames.shape[0]):
-        lo = 0
-        hi = n_clips
-        while hi - lo > 1:  # last clip i with frame_offsets[i] <= g
-            mid = (lo + hi) // 2
-            if frame_offsets[mid] <= g:
-                lo = mid
-            else:
-                hi = mid
-        i = lo
-        while frame_offsets[i + 1] <= g:  # skip clips with no frames
-            i += 1
+        i = _clip_of(frame_offsets, g)
         start = offsets[i]
         n = offsets[i + 1] - start
         row = frames[g]
@@ -227,7 +232,6 @@ def _stft_mel_db(
     """
     n_frames = out.shape[0]
     n_mels = mel.shape[0]
-    n_clips = offsets.shape[0] - 1
     m = n_fft // 2
     n_bins = m + 1
     lanes = _LANES
@@ -250,17 +254,7 @@ def _stft_mel_db(
                 n_edge += 1
                 fstart[lane] = -1
                 continue
-            lo = 0
-            hi = n_clips
-            while hi - lo > 1:  # last clip i with frame_offsets[i] <= g
-                mid = (lo + hi) // 2
-                if frame_offsets[mid] <= g:
-                    lo = mid
-                else:
-                    hi = mid
-            i = lo
-            while frame_offsets[i + 1] <= g:  # skip clips with no frames
-                i += 1
+            i = _clip_of(frame_offsets, g)
             start = offsets[i]
             n = offsets[i + 1] - start
             first = (g - frame_offsets[i]) * hop - pad
