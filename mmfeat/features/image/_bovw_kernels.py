@@ -22,10 +22,9 @@ import math
 
 import numpy as np
 from numba import njit, prange
-from threadpoolctl import threadpool_limits
 
 from mmfeat.exceptions import ModelStateError
-from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
+from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL, one_blas_thread
 from mmfeat.utils._state import check_array_arg
 
 __all__ = [
@@ -361,7 +360,7 @@ def _bow_encode(
     # and the same float32 dot products (so the same words on near-ties)
     # whatever n_jobs is; multi-threaded OpenBLAS rounds differently.
     if desc.shape[0]:
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             _assign(
                 desc,
                 np.ascontiguousarray(codebook.T),
