@@ -43,6 +43,11 @@ __all__ = ["dsift_batch", "dsift_image", "orientation_planes"]
 GAUSSIAN = 0
 FLAT = 1
 
+#: the largest row ring :func:`_describe_regular` allocates (it grows with
+#: the patch size times the image width over the step); past it, the plane
+#: path runs
+_RING_BYTES = 64 << 20
+
 
 #: tan(pi / 8): above it, :func:`_atan_unit` reduces its argument with
 #: atan(a) = pi / 4 + atan((a - 1) / (a + 1)).
@@ -303,7 +308,8 @@ def _describe_regular(
     a keypoint row's column pass (also contiguous, over the 4 bin columns,
     8 orientations and every keypoint column) runs as its last row arrives,
     so nothing image-sized is kept. Same sums in the same order as
-    :func:`_describe_planes`.
+    :func:`_describe_planes`. Returns False, having written nothing, where
+    the ring would pass ``_RING_BYTES`` (patches hundreds of pixels wide).
     """
     h, w = img.shape
     ns = size_of.shape[0]
@@ -364,6 +370,8 @@ def _describe_regular(
     nspan = 1
     for s in range(ns):
         nspan = max(nspan, span[s])
+    if ns * nspan * 4 * plane * 8 > _RING_BYTES:
+        return False  # patches this large: the plane path's memory is less
     ring = np.zeros((ns, nspan, 4 * plane), dtype=np.float64)
     acc = np.zeros(16 * plane, dtype=np.float64)
     gx = np.zeros(w, dtype=np.float64)
@@ -430,17 +438,17 @@ def _describe_regular(
                             d[ij * 8 + o] = acc[ij * plane + o * ncol + ix]
                     _normalise(d)
             k0 += n_y[s] * nx
+    return True
 
 
 @njit(**JIT_SERIAL)
 def _describe(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out):
     """Descriptors of one image into ``out``: the regular-grid path if it fits."""
     step = _grid_step(xs, x_start, n_x)
-    if step > 0:
-        _describe_regular(
-            img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, step, out
-        )
-    else:
+    done = step > 0 and _describe_regular(
+        img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, step, out
+    )
+    if not done:
         planes = orientation_planes(img)
         _describe_planes(
             planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out

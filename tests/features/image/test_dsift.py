@@ -153,6 +153,27 @@ def test_phase_path_equals_plane_path(rng, window, step, sizes):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4)
 
 
+def test_patches_too_wide_for_the_ring_take_the_plane_path(rng):
+    # 400-pixel patches at step 1 across 600 columns: the row ring would
+    # take 72 MB, past _RING_BYTES; the even-grid path must refuse before
+    # allocating it
+    from mmfeat.features.image._dsift_kernels import (
+        _describe_planes,
+        _describe_regular,
+        orientation_planes,
+    )
+
+    img = cv2.resize(_texture(rng, 40, 60), (600, 404))
+    arrays, _ = _grid_arrays(404, 600, 1, (400,))
+    out = np.zeros((5 * 201, 128), np.float32)
+    assert not _describe_regular(img, *arrays, GAUSSIAN, 1, out)
+    assert not out.any()
+    want = np.zeros_like(out)
+    _describe_planes(orientation_planes(img), *arrays, GAUSSIAN, want)
+    np.testing.assert_array_equal(dsift_image(img, *arrays, GAUSSIAN), want)
+    assert np.abs(want).sum(axis=1).min() > 0
+
+
 def test_positions_equal_the_opencv_grid(rng):
     img = _texture(rng, 64, 80)
     _, pos_n = sift_descriptors(img, sizes=(12, 24), descriptor="numba")
