@@ -250,7 +250,8 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         ``vl_dsift``, see Notes) or OpenCV's ``SIFT.compute``.
     window : {"gaussian", "flat"}, default="gaussian"
         Numba descriptor only: Gaussian window over the patch, or none
-        (VLFeat's fast flat-window approximation).
+        (VLFeat's flat-window approximation; in mmfeat it costs the same,
+        the window being folded into the separable weights).
     encoding : {"hard", "soft", "vlad"}, default="hard"
         How descriptors become a vector.
     n_neighbors : int, default=5
