@@ -630,31 +630,32 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         db = np.empty((n_frames, self.mel_basis_.shape[0]))
         row_top = np.empty(n_frames)
         tables = fft_tables(self.n_fft_)
+        # the frames' arguments, and the mel dB step's, of either path
+        framing = (
+            samples,
+            offsets,
+            self.n_fft_,
+            self.hop_length_,
+            pad,
+            self.window_,
+            frame_offsets,
+        )
+        mel_db = (float(self.power), self.mel_basis_, band_lo, band_hi)
+        mel_db += (1e-10, 0.0, db, row_top)
         with numba_threads(self.n_jobs):
             if tables is not None:
                 # frames, FFT and mel dB fused, blocks of frames in parallel
-                _stft_mel_db(
-                    samples,
-                    offsets,
-                    self.n_fft_,
-                    self.hop_length_,
-                    pad,
-                    self.window_,
-                    frame_offsets,
-                    *tables,
-                    float(self.power),
-                    self.mel_basis_,
-                    band_lo,
-                    band_hi,
-                    1e-10,
-                    0.0,
-                    db,
-                    row_top,
-                )
+                _stft_mel_db(*framing, *tables, *mel_db)
             else:
-                self._spectrum_mel_db(
-                    samples, offsets, frame_offsets, pad, band_lo, band_hi, db, row_top
-                )
+                frames = np.empty((n_frames, self.n_fft_))
+                _frame(*framing, frames)
+                # one FFT worker: beside numba's threads, which spin-wait
+                # after each parallel kernel, a second worker made n_jobs=2
+                # slower (FSDD batch 173 vs 140 ms, one 60 s clip 60 vs 36 ms)
+                spec = scipy.fft.rfft(frames, axis=1, workers=1)
+                del frames
+                _power_mel_db(spec, *mel_db)
+                del spec
             if self.top_db is not None:
                 _floor_db(frame_offsets, float(self.top_db), row_top, db)
             # one BLAS thread: BLAS's own threads beside numba's, which
@@ -670,38 +671,6 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
                 coef, frame_offsets, n_deltas, conv, lo, hi, widths, cmvn, feat
             )
         return feat, frame_offsets
-
-    def _spectrum_mel_db(
-        self, samples, offsets, frame_offsets, pad, band_lo, band_hi, db, row_top
-    ):
-        """Mel dB of every frame through SciPy's FFT (any ``n_fft``)."""
-        frames = np.empty((frame_offsets[-1], self.n_fft_))
-        _frame(
-            samples,
-            offsets,
-            self.n_fft_,
-            self.hop_length_,
-            pad,
-            self.window_,
-            frame_offsets,
-            frames,
-        )
-        # one FFT worker: beside numba's threads, which spin-wait after
-        # each parallel kernel, a second worker made n_jobs=2 slower
-        # (FSDD batch 173 vs 140 ms, one 60 s clip 60 vs 36 ms)
-        spec = scipy.fft.rfft(frames, axis=1, workers=1)
-        del frames
-        _power_mel_db(
-            spec,
-            float(self.power),
-            self.mel_basis_,
-            band_lo,
-            band_hi,
-            1e-10,
-            0.0,
-            db,
-            row_top,
-        )
 
     def transform(self, X):
         """Compute the (pooled) MFCC features of each clip.

@@ -11,6 +11,7 @@ between on the whole batch. The mel filterbank is applied sparsely (each
 band's nonzero bins), and the DCT is one single-threaded BLAS product.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -169,6 +170,7 @@ def _log10_into(x, out, ebuf):
 _LANES = 16
 
 
+@functools.lru_cache(maxsize=16)
 def fft_tables(n_fft):
     """Tables of :func:`_stft_mel_db` for a power-of-two ``n_fft`` >= 8.
 
@@ -176,6 +178,7 @@ def fft_tables(n_fft):
     complex FFT's twiddles ``exp(-2 pi i j / (n_fft / 2))``, ``j < n_fft / 4``;
     ``post``: the real-FFT split's ``exp(-2 pi i k / n_fft)``, ``k <= n_fft / 2``.
     Returns None for any other ``n_fft`` (SciPy's FFT then runs instead).
+    Built once per size (cached, read-only): each batch used to rebuild them.
     """
     if n_fft < 8 or n_fft & (n_fft - 1):
         return None
@@ -187,13 +190,16 @@ def fft_tables(n_fft):
         rev |= ((idx >> b) & 1) << (bits - 1 - b)
     j = np.arange(m // 2)
     k = np.arange(m + 1)
-    return (
+    tables = (
         rev,
         np.cos(-2 * np.pi * j / m),
         np.sin(-2 * np.pi * j / m),
         np.cos(-2 * np.pi * k / n_fft),
         np.sin(-2 * np.pi * k / n_fft),
     )
+    for t in tables:  # cached and shared: never written
+        t.flags.writeable = False
+    return tables
 
 
 @njit(**JIT_PARALLEL)
