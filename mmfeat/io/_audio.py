@@ -221,7 +221,7 @@ def _poly_factors(target, source):
     return f.denominator, f.numerator
 
 
-def _array_to_float(y, *, source):
+def _array_to_float(y, *, source, dtype=np.float32):
     if y.ndim == 2:
         # librosa's layout: (n_channels, n_samples)
         y = y.T
@@ -235,16 +235,62 @@ def _array_to_float(y, *, source):
         )
     kind = y.dtype.kind
     if kind == "f":
-        return y.astype(np.float32, copy=False)
+        return y.astype(dtype, copy=False)
     if kind == "i":
-        return (y / float(-np.iinfo(y.dtype).min)).astype(np.float32)
+        return (y / float(-np.iinfo(y.dtype).min)).astype(dtype)
     if kind == "u":
         info = np.iinfo(y.dtype)
         mid = (info.max + 1) / 2
-        return ((y - mid) / mid).astype(np.float32)
+        return ((y - mid) / mid).astype(dtype)
     if kind == "b":
-        return y.astype(np.float32)
+        return y.astype(dtype)
     raise InputError(f"unsupported audio dtype {y.dtype}", source=source)
+
+
+def _check_finite(data, *, source):
+    if data.dtype.kind != "f":
+        return
+    # a sum with a NaN or an infinity in it is never finite: one pass, no
+    # mask, for the common clean clip (the full check runs only when the sum
+    # is not finite, which finite samples can also give by overflowing)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.add.reduce(data, axis=None))
+    if math.isfinite(total):
+        return
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite.reshape(data.shape[0], -1).all(axis=1))[0])
+        raise InputError(
+            f"audio contains NaN or infinite samples (first at sample {bad})",
+            source=source,
+        )
+
+
+def array_samples(item, *, mono=True, dtype=np.float32):
+    """The checked samples of an audio array, as :func:`read_audio` takes them.
+
+    ``item`` is a 1-D array or a 2-D (n_channels, n_samples) one; integer
+    arrays are scaled to [-1, 1]. Returns a C-contiguous array of ``dtype``
+    (1-D, or (n_channels, n_samples) with ``mono=False``), the input itself
+    when it already is one (never written by mmfeat). ``dtype=np.float64``
+    keeps a float64 clip's precision, which MFCC's float64 kernels use.
+
+    Raises
+    ------
+    InputError
+        Not 1-D or 2-D, no samples, a non-numeric dtype, or NaN or infinite
+        samples (the first is named).
+    """
+    source = "array"
+    data = _array_to_float(item, source=source, dtype=dtype)
+    if data.shape[0] == 0:
+        raise InputError("audio contains no samples", source=source)
+    if mono:
+        y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=dtype)
+    else:
+        y = data.T
+    _check_finite(y if mono and data.shape[1] == 1 else data, source=source)
+    return np.ascontiguousarray(y, dtype=dtype)
 
 
 def _check_max_duration(max_duration):
@@ -316,9 +362,9 @@ def read_audio(
         max_duration = None
     source = item_source(item)
     if isinstance(item, np.ndarray):
-        data = _array_to_float(item, source=source)
-        orig_sr = sr if sr is not None else 22050
-    elif isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
+        # arrays are at ``sr`` already: nothing to resample
+        return array_samples(item, mono=mono), int(sr if sr is not None else 22050)
+    if isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
         buf = read_source_bytes(item, kind="audio file", max_file_bytes=max_file_bytes)
         data, orig_sr = _decode(
             buf, source=source, mono=mono, max_duration=max_duration
@@ -332,13 +378,7 @@ def read_audio(
         )
     if data.shape[0] == 0:
         raise InputError("audio contains no samples", source=source)
-    if isinstance(item, np.ndarray) and not np.isfinite(data).all():
-        # (decoded files were checked block by block)
-        bad = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
-        raise InputError(
-            f"audio contains NaN or infinite samples (first at sample {bad})",
-            source=source,
-        )
+    # (decoded files were checked for NaN and infinity block by block)
     if mono:
         y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
     else:

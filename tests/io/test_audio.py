@@ -7,6 +7,7 @@ import soundfile as sf
 from mmfeat import collect_item_errors
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import AudioReader, read_audio
+from mmfeat.io._audio import array_samples
 
 
 def _tone(freq=440.0, sr=8000, seconds=0.5, channels=1):
@@ -97,6 +98,41 @@ def test_read_audio_nan_samples_refused():
         read_audio(y)
     with pytest.raises(InputError, match="NaN"):
         read_audio(_wav(y.astype(np.float32), 8000, subtype="FLOAT"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_array_samples_refuse_every_non_finite_sample(dtype, bad, channels):
+    # the check sums first: a NaN or infinity anywhere, in any channel,
+    # must still be found and named
+    y = np.tile(_tone().astype(dtype), (channels, 1)).squeeze()
+    y2 = y.reshape(channels, -1)
+    y2[-1, 777] = bad
+    for mono in (True, False):
+        with pytest.raises(InputError, match="first at sample 777"):
+            array_samples(y, mono=mono, dtype=dtype)
+
+
+def test_array_samples_accept_finite_samples_whose_sum_overflows():
+    y = np.full(1000, 1e308)
+    got = array_samples(y, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        assert np.isinf(y.sum())
+    assert np.array_equal(got, y)
+
+
+def test_array_samples_keep_float64_and_never_copy_it():
+    y = np.random.default_rng(0).standard_normal(1001)
+    got = array_samples(y, dtype=np.float64)
+    assert got is y or np.shares_memory(got, y)
+    assert array_samples(y).dtype == np.float32  # read_audio's dtype
+    ints = np.array([-32768, 0, 16384], dtype=np.int16)
+    np.testing.assert_array_equal(
+        array_samples(ints, dtype=np.float64), [-1.0, 0.0, 0.5]
+    )
+    with pytest.raises(InputError, match="no samples"):
+        array_samples(np.zeros(0))
 
 
 def test_read_audio_int16_array_scaled():

@@ -19,6 +19,7 @@ from mmfeat.features.audio._mfcc_kernels import (
     fft_tables,
 )
 from mmfeat.io import read_audio
+from mmfeat.io._audio import array_samples
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads, one_blas_thread
@@ -596,15 +597,21 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     def _read(self, item):
-        y, _ = read_audio(item, sr=self.sr)
+        if isinstance(item, np.ndarray):
+            # float64 as given (read_audio's float32 would round it, then
+            # copy it back): no copy at all for a float64 clip
+            y = array_samples(item, dtype=np.float64)
+        else:
+            y = read_audio(item, sr=self.sr)[0]
         if not self.center and y.size < self.n_fft_:
             raise InputError(
                 f"clip has {y.size} samples, shorter than one frame (n_fft="
                 f"{self.n_fft_}); use center=True (zero padding) or a smaller n_fft"
             )
-        return y.astype(np.float64)
+        return y.astype(np.float64, copy=False)
 
     def _frames_of(self, n):
+        # (n: a clip's length, or an array of them)
         pad = self.n_fft_ // 2 if self.center else 0
         return 1 + (n + 2 * pad - self.n_fft_) // self.hop_length_
 
@@ -614,7 +621,7 @@ class MFCCExtractor(CheckedStateMixin, TransformerMixin, BaseEstimator):
         offsets = np.zeros(len(clips) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         frame_offsets = np.zeros(len(clips) + 1, dtype=np.int64)
-        np.cumsum([self._frames_of(n) for n in lengths], out=frame_offsets[1:])
+        np.cumsum(self._frames_of(lengths), out=frame_offsets[1:])
         if len(clips) == 1:  # one long clip: no copy
             samples = np.ascontiguousarray(clips[0], dtype=np.float64)
         else:
