@@ -407,29 +407,50 @@ def _floor_db(frame_offsets, top_db, row_top, out):
                 out[f, m] = lf
 
 
-@njit(**JIT_SERIAL)
-def _savgol(x, n, col, conv, edge_lo, edge_hi, width, out, out_col):
-    """Savitzky-Golay derivative of column ``col`` of x[:n], scipy's 'interp' mode.
+#: frames per task of :func:`_deltas_cmvn` (a long clip splits into many)
+_DELTA_ROWS = 256
 
-    Interior frames: convolution with ``conv``; the first and last
-    ``width // 2`` frames: the derivative of the least-squares polynomial
-    fitted to the first / last ``width`` frames (``edge_lo`` / ``edge_hi``
-    hold those linear maps).
+
+@njit(**JIT_SERIAL)
+def _savgol_rows(x, n, t0, t1, conv, edge_lo, edge_hi, width, out, col0):
+    """Rows ``t0:t1`` of the Savitzky-Golay derivative of every column of x[:n].
+
+    scipy's 'interp' mode: interior frames are the convolution with ``conv``;
+    the first and last ``width // 2`` frames the derivative of the
+    least-squares polynomial fitted to the first / last ``width`` frames
+    (``edge_lo`` / ``edge_hi`` hold those linear maps). Row by row, the
+    coefficients innermost (contiguous: it vectorises), each sum in the
+    order of ``k``. Written to ``out[t, col0:col0 + n_coef]``.
     """
     half = width // 2
-    for t in range(half, n - half):
-        s = 0.0
-        for k in range(width):
-            s += conv[k] * x[t + half - k, col]
-        out[t, out_col] = s
-    for t in range(half):
-        lo = 0.0
-        hi = 0.0
-        for k in range(width):
-            lo += edge_lo[t, k] * x[k, col]
-            hi += edge_hi[t, k] * x[n - width + k, col]
-        out[t, out_col] = lo
-        out[n - half + t, out_col] = hi
+    n_coef = x.shape[1]
+    for t in range(t0, t1):
+        dst = out[t, col0 : col0 + n_coef]
+        if t < half:
+            for c in range(n_coef):
+                dst[c] = 0.0
+            for k in range(width):
+                wk = edge_lo[t, k]
+                src = x[k]
+                for c in range(n_coef):
+                    dst[c] += wk * src[c]
+        elif t >= n - half:
+            row = t - (n - half)
+            for c in range(n_coef):
+                dst[c] = 0.0
+            for k in range(width):
+                wk = edge_hi[row, k]
+                src = x[n - width + k]
+                for c in range(n_coef):
+                    dst[c] += wk * src[c]
+        else:
+            for c in range(n_coef):
+                dst[c] = 0.0
+            for k in range(width):
+                wk = conv[k]
+                src = x[t + half - k]
+                for c in range(n_coef):
+                    dst[c] += wk * src[c]
 
 
 @njit(**JIT_PARALLEL)
@@ -445,56 +466,72 @@ def _deltas_cmvn(
     2 mean and variance, per clip and column.
     """
     n_coef = coef.shape[1]
-    # one task per (clip, coefficient): its column, its deltas, their CMVN,
-    # so a single long clip still splits across threads
-    for task in prange((frame_offsets.shape[0] - 1) * n_coef):
-        i = task // n_coef
-        c = task % n_coef
+    n_clips = frame_offsets.shape[0] - 1
+    # tasks: runs of up to _DELTA_ROWS frames of one clip, so a single long
+    # clip splits across threads and each frame's row is written whole
+    task_offsets = np.zeros(n_clips + 1, dtype=np.int64)
+    for i in range(n_clips):
+        n = frame_offsets[i + 1] - frame_offsets[i]
+        task_offsets[i + 1] = task_offsets[i] + (n + _DELTA_ROWS - 1) // _DELTA_ROWS
+    for task in prange(task_offsets[n_clips]):
+        i = _clip_of(task_offsets, task)
         a = frame_offsets[i]
-        b = frame_offsets[i + 1]
-        n = b - a
-        x = coef[a:b]
-        out = feat[a:b]
-        for t in range(n):
-            out[t, c] = x[t, c]
+        n = frame_offsets[i + 1] - a
+        t0 = (task - task_offsets[i]) * _DELTA_ROWS
+        t1 = min(n, t0 + _DELTA_ROWS)
+        x = coef[a : a + n]
+        out = feat[a : a + n]
+        for t in range(t0, t1):
+            for c in range(n_coef):
+                out[t, c] = x[t, c]
         w = -1
         for j in range(widths.shape[0]):
             if widths[j] <= n:
                 w = j
                 break
         for d in range(n_deltas):
-            col = (d + 1) * n_coef + c
+            col0 = (d + 1) * n_coef
             if w < 0:
-                for t in range(n):
-                    out[t, col] = 0.0
+                for t in range(t0, t1):
+                    for c in range(n_coef):
+                        out[t, col0 + c] = 0.0
             else:
-                _savgol(
+                _savgol_rows(
                     x,
                     n,
-                    c,
+                    t0,
+                    t1,
                     conv[d, w],
                     edge_lo[d, w],
                     edge_hi[d, w],
                     widths[w],
                     out,
-                    col,
+                    col0,
                 )
-        if cmvn > 0 and n > 0:
-            for d in range(n_deltas + 1):
-                col = d * n_coef + c
-                mean = 0.0
-                for t in range(n):
-                    mean += out[t, col]
-                mean /= n
-                scale = 1.0
-                if cmvn == 2:
-                    var = 0.0
-                    for t in range(n):
-                        var += (out[t, col] - mean) ** 2
-                    sd = math.sqrt(var / n)
-                    scale = 1.0 / sd if sd > 0 else 1.0
-                for t in range(n):
-                    out[t, col] = (out[t, col] - mean) * scale
+    if cmvn == 0:
+        return
+    n_cols = feat.shape[1]
+    for task in prange(n_clips * n_cols):
+        i = task // n_cols
+        col = task % n_cols
+        a = frame_offsets[i]
+        n = frame_offsets[i + 1] - a
+        if n == 0:
+            continue
+        out = feat[a : a + n]
+        mean = 0.0
+        for t in range(n):
+            mean += out[t, col]
+        mean /= n
+        scale = 1.0
+        if cmvn == 2:
+            var = 0.0
+            for t in range(n):
+                var += (out[t, col] - mean) ** 2
+            sd = math.sqrt(var / n)
+            scale = 1.0 / sd if sd > 0 else 1.0
+        for t in range(n):
+            out[t, col] = (out[t, col] - mean) * scale
 
 
 @njit(**JIT_PARALLEL)

@@ -155,6 +155,31 @@ def test_mfcc_batch_equals_per_clip_calls(fsdd_clips):
     np.testing.assert_allclose(batch, single, rtol=1e-10, atol=1e-10)  # BLAS order
 
 
+@pytest.mark.parametrize("cmvn", [None, "meanvar"])
+def test_mfcc_long_clip_deltas_match_savgol_across_frame_runs(rng, cmvn):
+    # 700 frames: the delta kernel splits a clip into runs of 256 frames;
+    # every run boundary and both edges must equal scipy's Savitzky-Golay
+    clips = [rng.standard_normal(699 * 128), rng.standard_normal(40 * 128)]
+    ext = MFCCExtractor(**BASE, deltas=2, pooling=None).fit()
+    got = ext.transform(clips)
+    normed = MFCCExtractor(**BASE, deltas=2, cmvn=cmvn, pooling=None).fit()
+    for g, h in zip(got, normed.transform(clips)):
+        coef = g[:, :13]
+        for order in (1, 2):
+            ref = savgol_filter(
+                coef, 9, polyorder=order, deriv=order, mode="interp", axis=0
+            )
+            np.testing.assert_allclose(
+                g[:, 13 * order : 13 * (order + 1)], ref, atol=1e-9
+            )
+        if cmvn == "meanvar":
+            ref = (g - g.mean(0)) / g.std(0)
+            np.testing.assert_allclose(h, ref, atol=1e-9)
+        else:
+            np.testing.assert_array_equal(h, g)
+    assert got[0].shape == (700, 39)
+
+
 def test_mfcc_short_clips_use_narrower_delta_windows(rng):
     clip = rng.standard_normal(4 * 128)  # 5 frames with center=True
     ext = MFCCExtractor(**BASE, deltas=2, pooling=None).fit()
