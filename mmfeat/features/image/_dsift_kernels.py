@@ -38,7 +38,7 @@ from numba import njit, prange
 
 from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
 
-__all__ = ["dsift_batch", "dsift_image", "orientation_planes"]
+__all__ = ["dsift_batch", "dsift_image", "orientation_planes", "root_sift"]
 
 GAUSSIAN = 0
 FLAT = 1
@@ -453,6 +453,29 @@ def _describe(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out):
         _describe_planes(
             planes, ys, xs, size_of, y_start, x_start, n_y, n_x, window, out
         )
+
+
+@njit(**JIT_SERIAL)
+def root_sift(desc):
+    """RootSIFT in place: each row over its sum plus 1e-7, then square-rooted.
+
+    ``desc`` is float32 (n, 128), non-negative. One pass per row, where the
+    NumPy version (``desc /= desc.sum(1, keepdims=True) + 1e-7``, then
+    ``np.sqrt``) made three over the whole array, a fifth of an image's time
+    beside the kernel. Sums in float64 over eight interleaved partial sums
+    (so they vectorise), rounded to float32 as NumPy's float32 sum is: within
+    an ulp or two of it (tested).
+    """
+    acc = np.zeros(8)
+    for i in range(desc.shape[0]):
+        row = desc[i]
+        acc[:] = 0.0
+        for k0 in range(0, 128, 8):
+            for lane in range(8):
+                acc[lane] += row[k0 + lane]
+        total = np.float32(acc.sum()) + np.float32(1e-7)
+        for k in range(128):
+            row[k] = np.float32(math.sqrt(row[k] / total))
 
 
 @njit(**JIT_SERIAL)

@@ -24,6 +24,7 @@ from mmfeat.features.image._bovw_kernels import (
     pyramid_cells,
 )
 from mmfeat.features.image._dsift_kernels import FLAT, GAUSSIAN, dsift_image
+from mmfeat.features.image._dsift_kernels import root_sift as _root_sift
 from mmfeat.io import read_image
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list
@@ -202,12 +203,13 @@ def sift_descriptors(
             points.append(np.array([(k.pt[1], k.pt[0]) for k in kps]))
     if not descs:
         return np.empty((0, 128), np.float32), np.empty((0, 2))
-    desc = np.ascontiguousarray(np.concatenate(descs), dtype=np.float32)
+    # (one part: no copy; every part is this call's own array)
+    desc = descs[0] if len(descs) == 1 else np.concatenate(descs)
+    desc = np.ascontiguousarray(desc, dtype=np.float32)
     pos = np.concatenate(points) / np.array([h, w], dtype=np.float64)
     np.clip(pos, 0.0, np.nextafter(1.0, 0.0), out=pos)
     if root_sift:
-        desc /= desc.sum(axis=1, keepdims=True) + 1e-7
-        np.sqrt(desc, out=desc)
+        _root_sift(desc)
     return desc, pos
 
 

@@ -7,6 +7,7 @@ import pytest
 from mmfeat.datasets import load_fashion_products
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.features.image import SIFTBoVWExtractor, sift_descriptors
+from mmfeat.features.image._dsift_kernels import root_sift
 
 
 @pytest.fixture
@@ -32,6 +33,21 @@ def test_dense_descriptors_equal_opencv_on_the_same_grid(texture):
 def test_root_sift_rows_have_unit_l2_norm(texture):
     desc, _ = sift_descriptors(texture, sizes=(12, 24))
     np.testing.assert_allclose(np.linalg.norm(desc, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("descriptor", ["numba", "opencv"])
+def test_root_sift_kernel_matches_numpy(texture, descriptor):
+    raw, _ = sift_descriptors(
+        texture, sizes=(12, 24), root_sift=False, descriptor=descriptor
+    )
+    raw[0] = 0  # a blank descriptor stays zero
+    ref = np.sqrt(raw / (raw.sum(axis=1, keepdims=True) + 1e-7))
+    got = raw.copy()
+    root_sift(got)
+    assert got.dtype == np.float32 and not got[0].any()
+    np.testing.assert_allclose(got, ref, rtol=3e-7, atol=1e-12)
+    root, _ = sift_descriptors(texture, sizes=(12, 24), descriptor=descriptor)
+    np.testing.assert_allclose(root[1:], ref[1:], rtol=3e-7, atol=1e-12)
 
 
 def test_detector_both_stacks_dense_and_keypoints(texture):
