@@ -2,8 +2,9 @@
 
 A batch of clips is one flat sample array with ``offsets``; its frames are
 one (n_frames_total, ...) array with ``frame_offsets``. The kernels run in
-parallel over frames, or over (clip, column) pairs, never only over clips,
-so one long clip uses every thread as a batch of short ones does. For a
+parallel over frames, runs of a clip's frames or (clip, column) pairs,
+never only over clips, so one long clip uses every thread as a batch of
+short ones does. For a
 power-of-two ``n_fft`` one kernel (:func:`_stft_mel_db`) frames, transforms
 (its own FFT, vectorised across frames) and takes the mel dB of blocks of
 frames, with no frame or spectrum array; otherwise SciPy's FFT runs in
