@@ -247,23 +247,31 @@ def _array_to_float(y, *, source, dtype=np.float32):
     raise InputError(f"unsupported audio dtype {y.dtype}", source=source)
 
 
+#: the largest sample magnitude accepted from an array: float32's, so a
+#: float64 clip is refused where its float32 copy would have overflowed
+_MAX_SAMPLE = float(np.finfo(np.float32).max)
+
+
 def _check_finite(data, *, source):
-    if data.dtype.kind != "f":
+    # min and max propagate NaN and show infinities and out-of-range values:
+    # two passes without a mask for the common clean clip; the mask only
+    # when they fail
+    lo, hi = float(data.min()), float(data.max())
+    if -_MAX_SAMPLE <= lo and hi <= _MAX_SAMPLE:
         return
-    # a sum with a NaN or an infinity in it is never finite: one pass, no
-    # mask, for the common clean clip (the full check runs only when the sum
-    # is not finite, which finite samples can also give by overflowing)
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(np.add.reduce(data, axis=None))
-    if math.isfinite(total):
-        return
-    finite = np.isfinite(data)
+    finite = np.isfinite(data).reshape(data.shape[0], -1).all(axis=1)
     if not finite.all():
-        bad = int(np.flatnonzero(~finite.reshape(data.shape[0], -1).all(axis=1))[0])
+        bad = int(np.flatnonzero(~finite)[0])
         raise InputError(
             f"audio contains NaN or infinite samples (first at sample {bad})",
             source=source,
         )
+    big = (np.abs(data) > _MAX_SAMPLE).reshape(data.shape[0], -1).any(axis=1)
+    raise InputError(
+        f"audio samples exceed float32's range, {_MAX_SAMPLE:.4g} (first at "
+        f"sample {int(np.flatnonzero(big)[0])})",
+        source=source,
+    )
 
 
 def array_samples(item, *, mono=True, dtype=np.float32):
@@ -282,6 +290,9 @@ def array_samples(item, *, mono=True, dtype=np.float32):
         samples (the first is named).
     """
     source = "array"
+    if item.ndim in (1, 2) and item.dtype.kind == "f" and item.size:
+        # before any cast, in (n_samples, n_channels) order for the message
+        _check_finite(item[:, None] if item.ndim == 1 else item.T, source=source)
     data = _array_to_float(item, source=source, dtype=dtype)
     if data.shape[0] == 0:
         raise InputError("audio contains no samples", source=source)
@@ -289,7 +300,6 @@ def array_samples(item, *, mono=True, dtype=np.float32):
         y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=dtype)
     else:
         y = data.T
-    _check_finite(y if mono and data.shape[1] == 1 else data, source=source)
     return np.ascontiguousarray(y, dtype=dtype)
 
 

@@ -114,12 +114,15 @@ def test_array_samples_refuse_every_non_finite_sample(dtype, bad, channels):
             array_samples(y, mono=mono, dtype=dtype)
 
 
-def test_array_samples_accept_finite_samples_whose_sum_overflows():
-    y = np.full(1000, 1e308)
-    got = array_samples(y, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        assert np.isinf(y.sum())
-    assert np.array_equal(got, y)
+def test_array_samples_refuse_samples_past_float32s_range():
+    # float64 clips are kept as float64, but a sample float32 cannot hold
+    # is refused as read_audio's float32 copy always refused it
+    y = np.full(1000, 3e38)
+    np.testing.assert_array_equal(array_samples(y, dtype=np.float64), y)
+    y[321] = -1e300
+    for dtype in (np.float32, np.float64):
+        with pytest.raises(InputError, match="first at sample 321"):
+            array_samples(y, dtype=dtype)
 
 
 def test_array_samples_keep_float64_and_never_copy_it():
