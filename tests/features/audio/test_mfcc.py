@@ -155,6 +155,18 @@ def test_mfcc_batch_equals_per_clip_calls(fsdd_clips):
     np.testing.assert_allclose(batch, single, rtol=1e-10, atol=1e-10)  # BLAS order
 
 
+def _assert_deltas_are_savgol(frames, width):
+    """Columns 13:26 and 26:39 are SciPy's Savitzky-Golay of columns 0:13."""
+    coef = frames[:, :13]
+    for order in (1, 2):
+        ref = savgol_filter(
+            coef, width, polyorder=order, deriv=order, mode="interp", axis=0
+        )
+        np.testing.assert_allclose(
+            frames[:, 13 * order : 13 * (order + 1)], ref, atol=1e-9
+        )
+
+
 @pytest.mark.parametrize("cmvn", [None, "meanvar"])
 def test_mfcc_long_clip_deltas_match_savgol_across_frame_runs(rng, cmvn):
     # 700 frames: the delta kernel splits a clip into runs of 256 frames;
@@ -164,14 +176,7 @@ def test_mfcc_long_clip_deltas_match_savgol_across_frame_runs(rng, cmvn):
     got = ext.transform(clips)
     normed = MFCCExtractor(**BASE, deltas=2, cmvn=cmvn, pooling=None).fit()
     for g, h in zip(got, normed.transform(clips)):
-        coef = g[:, :13]
-        for order in (1, 2):
-            ref = savgol_filter(
-                coef, 9, polyorder=order, deriv=order, mode="interp", axis=0
-            )
-            np.testing.assert_allclose(
-                g[:, 13 * order : 13 * (order + 1)], ref, atol=1e-9
-            )
+        _assert_deltas_are_savgol(g, 9)
         if cmvn == "meanvar":
             ref = (g - g.mean(0)) / g.std(0)
             np.testing.assert_allclose(h, ref, atol=1e-9)
@@ -185,14 +190,7 @@ def test_mfcc_short_clips_use_narrower_delta_windows(rng):
     ext = MFCCExtractor(**BASE, deltas=2, pooling=None).fit()
     got = ext.transform([clip])[0]
     assert got.shape == (5, 39)
-    coef = got[:, :13]
-    for order in (1, 2):
-        ref = savgol_filter(
-            coef, 5, polyorder=order, deriv=order, mode="interp", axis=0
-        )
-        np.testing.assert_allclose(
-            got[:, 13 * order : 13 * (order + 1)], ref, atol=1e-9
-        )
+    _assert_deltas_are_savgol(got, 5)
     tiny = ext.transform([rng.standard_normal(100)])[0]  # one frame
     assert tiny.shape == (1, 39) and np.all(tiny[:, 13:] == 0)
 
