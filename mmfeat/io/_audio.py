@@ -25,6 +25,7 @@ import soundfile as sf
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mmfeat.exceptions import InputError, ParameterError
+from mmfeat.utils._audio_arrays import array_samples
 from mmfeat.utils._docstrings import fill_doc
 from mmfeat.utils._items import as_item_list, item_source, read_source_bytes
 from mmfeat.utils._parallel import map_items
@@ -219,88 +220,6 @@ def _poly_factors(target, source):
         return f.numerator, f.denominator
     f = Fraction(source, target).limit_denominator(limit)
     return f.denominator, f.numerator
-
-
-def _array_to_float(y, *, source, dtype=np.float32):
-    if y.ndim == 2:
-        # librosa's layout: (n_channels, n_samples)
-        y = y.T
-    elif y.ndim == 1:
-        y = y[:, None]
-    else:
-        raise InputError(
-            f"audio array must be 1-D (samples) or 2-D (channels, samples); got "
-            f"shape {y.shape}",
-            source=source,
-        )
-    kind = y.dtype.kind
-    if kind == "f":
-        return y.astype(dtype, copy=False)
-    if kind == "i":
-        return (y / float(-np.iinfo(y.dtype).min)).astype(dtype)
-    if kind == "u":
-        info = np.iinfo(y.dtype)
-        mid = (info.max + 1) / 2
-        return ((y - mid) / mid).astype(dtype)
-    if kind == "b":
-        return y.astype(dtype)
-    raise InputError(f"unsupported audio dtype {y.dtype}", source=source)
-
-
-#: the largest sample magnitude accepted from an array: float32's, so a
-#: float64 clip is refused where its float32 copy would have overflowed
-_MAX_SAMPLE = float(np.finfo(np.float32).max)
-
-
-def _check_finite(data, *, source):
-    # min and max propagate NaN and show infinities and out-of-range values:
-    # two passes without a mask for the common clean clip; the mask only
-    # when they fail
-    lo, hi = float(data.min()), float(data.max())
-    if -_MAX_SAMPLE <= lo and hi <= _MAX_SAMPLE:
-        return
-    finite = np.isfinite(data).reshape(data.shape[0], -1).all(axis=1)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise InputError(
-            f"audio contains NaN or infinite samples (first at sample {bad})",
-            source=source,
-        )
-    big = (np.abs(data) > _MAX_SAMPLE).reshape(data.shape[0], -1).any(axis=1)
-    raise InputError(
-        f"audio samples exceed float32's range, {_MAX_SAMPLE:.4g} (first at "
-        f"sample {int(np.flatnonzero(big)[0])})",
-        source=source,
-    )
-
-
-def array_samples(item, *, mono=True, dtype=np.float32):
-    """The checked samples of an audio array, as :func:`read_audio` takes them.
-
-    ``item`` is a 1-D array or a 2-D (n_channels, n_samples) one; integer
-    arrays are scaled to [-1, 1]. Returns a C-contiguous array of ``dtype``
-    (1-D, or (n_channels, n_samples) with ``mono=False``), the input itself
-    when it already is one (never written by mmfeat). ``dtype=np.float64``
-    keeps a float64 clip's precision, which MFCC's float64 kernels use.
-
-    Raises
-    ------
-    InputError
-        Not 1-D or 2-D, no samples, a non-numeric dtype, or NaN or infinite
-        samples (the first is named).
-    """
-    source = "array"
-    if item.ndim in (1, 2) and item.dtype.kind == "f" and item.size:
-        # before any cast, in (n_samples, n_channels) order for the message
-        _check_finite(item[:, None] if item.ndim == 1 else item.T, source=source)
-    data = _array_to_float(item, source=source, dtype=dtype)
-    if data.shape[0] == 0:
-        raise InputError("audio contains no samples", source=source)
-    if mono:
-        y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=dtype)
-    else:
-        y = data.T
-    return np.ascontiguousarray(y, dtype=dtype)
 
 
 def _check_max_duration(max_duration):

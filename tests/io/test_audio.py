@@ -7,7 +7,7 @@ import soundfile as sf
 from mmfeat import collect_item_errors
 from mmfeat.exceptions import InputError, ParameterError
 from mmfeat.io import AudioReader, read_audio
-from mmfeat.io._audio import array_samples
+from mmfeat.utils._audio_arrays import array_samples
 
 
 def _tone(freq=440.0, sr=8000, seconds=0.5, channels=1):

@@ -19,7 +19,7 @@ from mmfeat.features.audio._mfcc_kernels import (
     fft_tables,
 )
 from mmfeat.io import read_audio
-from mmfeat.io._audio import array_samples
+from mmfeat.utils._audio_arrays import array_samples
 from mmfeat.utils._batches import transform_in_batches
 from mmfeat.utils._items import as_item_list
 from mmfeat.utils._numba import numba_threads, one_blas_thread
