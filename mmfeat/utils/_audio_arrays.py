@@ -7,18 +7,20 @@ from mmfeat.exceptions import InputError
 __all__ = ["array_samples"]
 
 
-def _array_to_float(y, *, source, dtype=np.float32):
+def _samples_by_channel(y, *, source):
+    """``y`` as a (n_samples, n_channels) view: 1-D, or librosa's 2-D layout."""
     if y.ndim == 2:
-        # librosa's layout: (n_channels, n_samples)
-        y = y.T
-    elif y.ndim == 1:
-        y = y[:, None]
-    else:
-        raise InputError(
-            f"audio array must be 1-D (samples) or 2-D (channels, samples); got "
-            f"shape {y.shape}",
-            source=source,
-        )
+        return y.T
+    if y.ndim == 1:
+        return y[:, None]
+    raise InputError(
+        f"audio array must be 1-D (samples) or 2-D (channels, samples); got "
+        f"shape {y.shape}",
+        source=source,
+    )
+
+
+def _to_float(y, *, source, dtype):
     kind = y.dtype.kind
     if kind == "f":
         return y.astype(dtype, copy=False)
@@ -38,7 +40,7 @@ def _array_to_float(y, *, source, dtype=np.float32):
 _MAX_SAMPLE = float(np.finfo(np.float32).max)
 
 
-def _check_finite(data, *, source):
+def _check_samples(data, *, source):
     # min and max propagate NaN and show infinities and out-of-range values:
     # two passes without a mask for the common clean clip; the mask only
     # when they fail
@@ -76,12 +78,12 @@ def array_samples(item, *, mono=True, dtype=np.float32):
         samples (the first is named).
     """
     source = "array"
-    if item.ndim in (1, 2) and item.dtype.kind == "f" and item.size:
-        # before any cast, in (n_samples, n_channels) order for the message
-        _check_finite(item[:, None] if item.ndim == 1 else item.T, source=source)
-    data = _array_to_float(item, source=source, dtype=dtype)
-    if data.shape[0] == 0:
+    data = _samples_by_channel(item, source=source)
+    if data.size == 0:  # no samples, or no channels
         raise InputError("audio contains no samples", source=source)
+    if data.dtype.kind == "f":
+        _check_samples(data, source=source)  # before any cast
+    data = _to_float(data, source=source, dtype=dtype)
     if mono:
         y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=dtype)
     else:

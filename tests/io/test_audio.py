@@ -134,8 +134,9 @@ def test_array_samples_keep_float64_and_never_copy_it():
     np.testing.assert_array_equal(
         array_samples(ints, dtype=np.float64), [-1.0, 0.0, 0.5]
     )
-    with pytest.raises(InputError, match="no samples"):
-        array_samples(np.zeros(0))
+    for empty in (np.zeros(0), np.zeros((0, 50)), np.zeros((2, 0))):
+        with pytest.raises(InputError, match="no samples"):
+            array_samples(empty)
 
 
 def test_read_audio_int16_array_scaled():
