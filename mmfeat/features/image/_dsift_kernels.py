@@ -38,7 +38,13 @@ from numba import njit, prange
 
 from mmfeat.utils._numba import JIT_PARALLEL, JIT_SERIAL
 
-__all__ = ["dsift_batch", "dsift_image", "orientation_planes", "root_sift"]
+__all__ = [
+    "dsift_batch",
+    "dsift_batch_into",
+    "dsift_image",
+    "orientation_planes",
+    "root_sift",
+]
 
 GAUSSIAN = 0
 FLAT = 1
@@ -492,14 +498,30 @@ def dsift_image(img, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
 
 
 @njit(**JIT_PARALLEL)
-def dsift_batch(stack, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
-    """Dense SIFT of a stack of same-size images, in parallel: (N, n, 128)."""
-    n = 0
-    for s in range(size_of.shape[0]):
-        n += n_y[s] * n_x[s]
-    out = np.zeros((stack.shape[0], n, 128), dtype=np.float32)
+def dsift_batch_into(
+    stack, ys, xs, size_of, y_start, x_start, n_y, n_x, window, root, out
+):
+    """Dense SIFT of same-size images into ``out`` (N, n, 128), in parallel.
+
+    ``root``: RootSIFT each image's rows as it is done (while they are in
+    cache; same as :func:`root_sift` over the whole block). ``out`` is
+    float32 C-contiguous of exactly that shape (the caller's own buffer:
+    nothing here checks it).
+    """
     for k in prange(stack.shape[0]):
         if stack.shape[1] == 0 or stack.shape[2] == 0:
+            out[k] = 0.0
             continue
         _describe(stack[k], ys, xs, size_of, y_start, x_start, n_y, n_x, window, out[k])
+        if root:
+            root_sift(out[k])
+
+
+def dsift_batch(stack, ys, xs, size_of, y_start, x_start, n_y, n_x, window):
+    """Dense SIFT of a stack of same-size images, in parallel: (N, n, 128)."""
+    n = int((n_y * n_x).sum())
+    out = np.empty((stack.shape[0], n, 128), dtype=np.float32)
+    dsift_batch_into(
+        stack, ys, xs, size_of, y_start, x_start, n_y, n_x, window, False, out
+    )
     return out

@@ -162,7 +162,9 @@ def test_bovw_bad_parameters_are_parameter_errors(rng, params, match):
 
 def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
     # the descriptors are the work: a column of arrays must not run in the
-    # calling thread alone at n_jobs=2 (it did; 1.0x at two threads)
+    # calling thread alone at n_jobs=2 (it did; 1.0x at two threads). The
+    # per-image path: OpenCV's descriptors (the dense numba kernel takes
+    # whole batches on numba's threads, test_dsift.py)
     import threading
     import time
 
@@ -181,7 +183,9 @@ def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
         return real(*args, **kwargs)
 
     imgs = [np.roll(texture, k, axis=1) for k in range(16)]
-    est = SIFTBoVWExtractor(n_words=4, pyramid_levels=(1,), random_state=0)
+    est = SIFTBoVWExtractor(
+        n_words=4, pyramid_levels=(1,), random_state=0, descriptor="opencv"
+    )
     one = est.set_params(n_jobs=1).fit(imgs).transform(imgs)
     monkeypatch.setattr(_sift_bovw, "sift_descriptors", spy)
     two = est.set_params(n_jobs=2).transform(imgs)
