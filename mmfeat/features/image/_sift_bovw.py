@@ -474,6 +474,10 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         # the numba kernel on the grid alone: batches of images in one call
         return self.detector == "dense" and self.descriptor == "numba"
 
+    def _resizes(self):
+        # reading a decoded array is work worth threads only when it resizes
+        return self._image_size() is not None
+
     def _read(self, item):
         return read_image(item, **self._read_options("gray", dtype="uint8"))
 
@@ -518,7 +522,11 @@ class SIFTBoVWExtractor(BaseImageExtractor):
                 threads_for_arrays=True,
             )
         images, errors = map_items(
-            self._read, items, n_jobs=self.n_jobs, on_error=self.on_error
+            self._read,
+            items,
+            n_jobs=self.n_jobs,
+            on_error=self.on_error,
+            threads_for_arrays=self._resizes(),
         )
         ok = [i for i, img in enumerate(images) if img is not None]
         described = [None] * len(images)
@@ -671,7 +679,12 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         if self._dense_numba():
             # decode (threads for files), then the kernel on numba's threads
             return self._transform_items(
-                X, self._read, self._encode_images, self.n_features_out_, batch_size=128
+                X,
+                self._read,
+                self._encode_images,
+                self.n_features_out_,
+                batch_size=128,
+                threads_for_arrays=self._resizes(),
             )
         return self._transform_items(
             X,

@@ -191,3 +191,40 @@ def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
     two = est.set_params(n_jobs=2).transform(imgs)
     assert len(seen) == 2 and threading.get_ident() not in seen
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("image_size", [None, (48, 60)])
+def test_dense_numba_reads_arrays_on_threads_only_to_resize(
+    texture, monkeypatch, image_size
+):
+    # the numba descriptor takes whole batches on numba's threads; reading a
+    # decoded array is worth worker threads only when it is resized
+    import threading
+    import time
+
+    from joblib import cpu_count
+
+    from mmfeat.features.image import _sift_bovw
+
+    if cpu_count() < 2:
+        pytest.skip("one core: map_items caps the workers at the cores")
+    seen = set()
+    real = _sift_bovw.read_image
+
+    def spy(*args, **kwargs):
+        seen.add(threading.get_ident())
+        time.sleep(0.01)  # so one worker cannot take every chunk
+        return real(*args, **kwargs)
+
+    imgs = [np.roll(texture, k, axis=1) for k in range(16)]
+    est = SIFTBoVWExtractor(
+        n_words=4, pyramid_levels=(1,), random_state=0, image_size=image_size
+    )
+    one = est.set_params(n_jobs=1).fit(imgs).transform(imgs)
+    monkeypatch.setattr(_sift_bovw, "read_image", spy)
+    two = est.set_params(n_jobs=2).transform(imgs)
+    if image_size is None:
+        assert seen == {threading.get_ident()}
+    else:
+        assert len(seen) == 2 and threading.get_ident() not in seen
+    np.testing.assert_array_equal(one, two)
