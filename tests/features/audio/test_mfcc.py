@@ -60,17 +60,14 @@ def test_mfcc_matches_librosa_per_clip_on_fsdd(fsdd_clips, params):
 
 
 @pytest.mark.parametrize("power", [2.0, 1.0])
-@pytest.mark.parametrize("n_fft", [8, 64, 512])
+@pytest.mark.parametrize("n_fft", [8, 16, 32, 64, 256, 512])
 def test_fused_fft_kernel_matches_scipy_fft_path(rng, n_fft, power):
     # the own FFT (vectorised across frames, frames never stored) against
     # the frames + scipy.fft.rfft + mel dB path, on clips shorter than a
-    # frame, a few frames long (blocks mixing clip edges) and long
-    from mmfeat.features.audio._mfcc_kernels import (
-        _frame,
-        _power_mel_db,
-        _stft_mel_db,
-        fft_tables,
-    )
+    # frame (more of them than a block has frames: blocks of clip edges
+    # only), a few frames long (blocks mixing clip edges) and long; sizes
+    # with an odd and an even count of radix-2 stages
+    from mmfeat.features.audio._mfcc_kernels import _LANES, fft_tables
 
     ext = MFCCExtractor(
         sr=8000,
@@ -81,6 +78,22 @@ def test_fused_fft_kernel_matches_scipy_fft_path(rng, n_fft, power):
     ).fit()
     clips = [rng.standard_normal(n) for n in (3, n_fft - 1, 3 * n_fft + 7, 40 * n_fft)]
     clips.insert(2, np.zeros(2 * n_fft))  # silence: the amin floor
+    clips = [rng.standard_normal(3) for _ in range(_LANES + 6)] + clips
+    # and a batch with fewer samples in all than one frame (nothing to load
+    # from but the padded edges)
+    for batch in (clips, clips[:2]):
+        _check_fused_kernel(ext, batch, n_fft, power)
+    assert fft_tables(n_fft + 2) is None and fft_tables(4) is None
+
+
+def _check_fused_kernel(ext, clips, n_fft, power):
+    from mmfeat.features.audio._mfcc_kernels import (
+        _frame,
+        _power_mel_db,
+        _stft_mel_db,
+        fft_tables,
+    )
+
     offsets = np.concatenate([[0], np.cumsum([c.size for c in clips])])
     fo = np.concatenate([[0], np.cumsum([ext._frames_of(c.size) for c in clips])])
     samples = np.concatenate(clips)
@@ -102,7 +115,6 @@ def test_fused_fft_kernel_matches_scipy_fft_path(rng, n_fft, power):
     )
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
     np.testing.assert_allclose(got_top, want_top, rtol=0, atol=1e-9)
-    assert fft_tables(n_fft + 2) is None and fft_tables(4) is None
 
 
 def test_vectorised_log10_matches_numpy(rng):
