@@ -17,8 +17,16 @@ def parser(description):
     return p
 
 
+#: Seconds to wait before a case: the previous case's idle thread pools
+#: must not take cores from this one (OpenBLAS's workers spin about 0.1 s
+#: after a multi-threaded call; mmfeat's 2-thread MFCC on a 60 s clip ran
+#: at half speed right after the librosa peer's run).
+SETTLE_S = 0.3
+
+
 def median_time(func, *, repeat):
-    """Warm up with one call, then time ``repeat`` calls; return the median (s)."""
+    """Settle, warm up with one call, time ``repeat`` calls; return the median (s)."""
+    time.sleep(SETTLE_S)
     func()
     times = []
     for _ in range(repeat):
