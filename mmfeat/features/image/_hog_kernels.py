@@ -230,7 +230,8 @@ def _pairwise_sum(x, lo, n, square):
     scikit-image's block norms, and eight independent chains where one
     running sum waited on every addition. Past 128 values NumPy sums two
     halves so and adds them; this goes on with the eight sums (within a last
-    bit; a recursion here cost 40% of HOG's time).
+    bit; a recursive version ran 77 against 56 us per 64x128 image, one
+    noisy run).
     """
     if n < 8:
         s = 0.0
