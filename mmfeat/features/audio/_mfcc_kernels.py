@@ -310,8 +310,8 @@ def _stft_mel_db(
                     re[rev[t], lane] = x0 * window[2 * t]
                     im[rev[t], lane] = x1 * window[2 * t + 1]
         # the first two radix-2 stages as one radix-4 pass (twiddles 1 and
-        # -i, no multiplications), then radix-2 butterflies; every frame of
-        # the block at once
+        # -i, no multiplications), then the stages below; every frame of the
+        # block at once
         for base in range(0, m, 4):
             r0 = re[base]
             i0 = im[base]

@@ -9,7 +9,9 @@ from mmfeat.features.image._dsift_kernels import (
     FLAT,
     GAUSSIAN,
     dsift_batch,
+    dsift_batch_into,
     dsift_image,
+    root_sift,
 )
 from mmfeat.features.image._sift_bovw import _dense_grid, _grid_arrays
 
@@ -202,6 +204,43 @@ def test_batch_equals_per_image_and_threads(rng):
     one = SIFTBoVWExtractor(n_words=4, pyramid_levels=(1,), random_state=0, n_jobs=1)
     two = SIFTBoVWExtractor(n_words=4, pyramid_levels=(1,), random_state=0, n_jobs=2)
     np.testing.assert_array_equal(one.fit_transform(imgs), two.fit_transform(imgs))
+
+
+@pytest.mark.parametrize(
+    "shape, step, sizes",
+    [
+        ((40, 48), 8, (16,)),
+        ((9, 9), 3, (1, 16)),
+        ((7, 30), 2, (2.5,)),
+        ((1, 7), 8, (4, 8)),
+    ],
+)
+def test_batch_kernel_writes_every_row_equal_to_per_image(rng, shape, step, sizes):
+    # the batch kernels fill buffers that are not zeroed (np.empty, reused):
+    # a descriptor left unwritten would be stale data, not zeros
+    stack = np.stack([_texture(rng, *shape) for _ in range(3)])
+    arrays, _ = _grid_arrays(*shape, step, sizes)
+    for win in (GAUSSIAN, FLAT):
+        for root in (False, True):
+            out = np.full(
+                (3, int((arrays[5] * arrays[6]).sum()), 128), np.nan, np.float32
+            )
+            dsift_batch_into(stack, *arrays, win, root, out)
+            want = np.stack([dsift_image(im, *arrays, win) for im in stack])
+            if root:
+                for d in want:
+                    root_sift(d)
+            np.testing.assert_array_equal(out, want)
+    # images with no pixels: zero descriptors, whatever the buffer held
+    out = np.full((2, 1, 128), np.nan, np.float32)
+    dsift_batch_into(
+        np.zeros((2, 0, 5), np.uint8),
+        *_grid_arrays(0, 5, 8, (16,))[0],
+        GAUSSIAN,
+        True,
+        out,
+    )
+    assert not out.any()
 
 
 def _image_by_image(est, imgs):
