@@ -1,4 +1,5 @@
 import pickle
+import threading
 
 import cv2
 import numpy as np
@@ -160,12 +161,11 @@ def test_bovw_bad_parameters_are_parameter_errors(rng, params, match):
         SIFTBoVWExtractor(**params).fit([rng.random((32, 32))])
 
 
-def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
-    # the descriptors are the work: a column of arrays must not run in the
-    # calling thread alone at n_jobs=2 (it did; 1.0x at two threads). The
-    # per-image path: OpenCV's descriptors (the dense numba kernel takes
-    # whole batches on numba's threads, test_dsift.py)
-    import threading
+def _threads_calling(monkeypatch, name, est, imgs):
+    """Transform at n_jobs=1, then at 2 with ``_sift_bovw.<name>`` spied on.
+
+    Returns the two outputs and the set of threads that called ``name``.
+    """
     import time
 
     from joblib import cpu_count
@@ -175,20 +175,29 @@ def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
     if cpu_count() < 2:
         pytest.skip("one core: map_items caps the workers at the cores")
     seen = set()
-    real = _sift_bovw.sift_descriptors
+    real = getattr(_sift_bovw, name)
 
     def spy(*args, **kwargs):
         seen.add(threading.get_ident())
         time.sleep(0.01)  # so one worker cannot take every chunk
         return real(*args, **kwargs)
 
+    one = est.set_params(n_jobs=1).fit(imgs).transform(imgs)
+    monkeypatch.setattr(_sift_bovw, name, spy)
+    two = est.set_params(n_jobs=2).transform(imgs)
+    return one, two, seen
+
+
+def test_decoded_arrays_are_described_on_n_jobs_threads(texture, monkeypatch):
+    # the descriptors are the work: a column of arrays must not run in the
+    # calling thread alone at n_jobs=2 (it did; 1.0x at two threads). The
+    # per-image path: OpenCV's descriptors (the dense numba kernel takes
+    # whole batches on numba's threads, test_dsift.py)
     imgs = [np.roll(texture, k, axis=1) for k in range(16)]
     est = SIFTBoVWExtractor(
         n_words=4, pyramid_levels=(1,), random_state=0, descriptor="opencv"
     )
-    one = est.set_params(n_jobs=1).fit(imgs).transform(imgs)
-    monkeypatch.setattr(_sift_bovw, "sift_descriptors", spy)
-    two = est.set_params(n_jobs=2).transform(imgs)
+    one, two, seen = _threads_calling(monkeypatch, "sift_descriptors", est, imgs)
     assert len(seen) == 2 and threading.get_ident() not in seen
     np.testing.assert_array_equal(one, two)
 
@@ -199,30 +208,11 @@ def test_dense_numba_reads_arrays_on_threads_only_to_resize(
 ):
     # the numba descriptor takes whole batches on numba's threads; reading a
     # decoded array is worth worker threads only when it is resized
-    import threading
-    import time
-
-    from joblib import cpu_count
-
-    from mmfeat.features.image import _sift_bovw
-
-    if cpu_count() < 2:
-        pytest.skip("one core: map_items caps the workers at the cores")
-    seen = set()
-    real = _sift_bovw.read_image
-
-    def spy(*args, **kwargs):
-        seen.add(threading.get_ident())
-        time.sleep(0.01)  # so one worker cannot take every chunk
-        return real(*args, **kwargs)
-
     imgs = [np.roll(texture, k, axis=1) for k in range(16)]
     est = SIFTBoVWExtractor(
         n_words=4, pyramid_levels=(1,), random_state=0, image_size=image_size
     )
-    one = est.set_params(n_jobs=1).fit(imgs).transform(imgs)
-    monkeypatch.setattr(_sift_bovw, "read_image", spy)
-    two = est.set_params(n_jobs=2).transform(imgs)
+    one, two, seen = _threads_calling(monkeypatch, "read_image", est, imgs)
     if image_size is None:
         assert seen == {threading.get_ident()}
     else:
