@@ -330,7 +330,9 @@ class SIFTBoVWExtractor(BaseImageExtractor):
         Seeds the descriptor sample and k-means.
     %(on_error_features)s
     n_jobs : int, default=None
-        Threads for decoding and SIFT, and numba threads for encoding.
+        Threads for decoding (and resizing) and numba threads for the numba
+        dense descriptors (a batch of same-size images per parallel call)
+        and the encoding; OpenCV's descriptors run on the decoding threads.
     verbose : int, default=0
         Progress bars when > 0.
 
