@@ -236,8 +236,8 @@ def _stft_mel_db(
     ``_LANES`` frames run in parallel; in a block, each frame's ``n_fft``
     real samples are the ``n_fft / 2`` complex values ``x[2n] + i x[2n+1]``
     (placed in bit-reversed order), one decimation-in-time FFT of that half
-    size (a twiddle-free radix-4 pass, one radix-2 stage where the count of
-    stages left is odd, then radix-4 stages) runs with the frames as the
+    size (one twiddle-free radix-2 stage where the count of stages is odd,
+    then radix-4 stages) runs with the frames as the
     innermost (vectorised) axis, and the standard split gives the
     ``n_fft / 2 + 1`` bins of the real FFT. A block loads every lane at
     once, then reloads the frames that reach past their clip (zero
@@ -309,60 +309,27 @@ def _stft_mel_db(
                     x1 = samples[start + a + 1] if 0 <= a + 1 < n else 0.0
                     re[rev[t], lane] = x0 * window[2 * t]
                     im[rev[t], lane] = x1 * window[2 * t + 1]
-        # the first two radix-2 stages as one radix-4 pass (twiddles 1 and
-        # -i, no multiplications), then the stages below; every frame of the
-        # block at once
-        for base in range(0, m, 4):
-            r0 = re[base]
-            i0 = im[base]
-            r1 = re[base + 1]
-            i1 = im[base + 1]
-            r2 = re[base + 2]
-            i2 = im[base + 2]
-            r3 = re[base + 3]
-            i3 = im[base + 3]
-            for lane in range(lanes):
-                a0r = r0[lane] + r1[lane]
-                a0i = i0[lane] + i1[lane]
-                a1r = r0[lane] - r1[lane]
-                a1i = i0[lane] - i1[lane]
-                a2r = r2[lane] + r3[lane]
-                a2i = i2[lane] + i3[lane]
-                a3r = r2[lane] - r3[lane]
-                a3i = i2[lane] - i3[lane]
-                r0[lane] = a0r + a2r
-                i0[lane] = a0i + a2i
-                r2[lane] = a0r - a2r
-                i2[lane] = a0i - a2i
-                # -i * a3 = (a3i, -a3r)
-                r1[lane] = a1r + a3i
-                i1[lane] = a1i - a3r
-                r3[lane] = a1r - a3i
-                i3[lane] = a1i + a3r
-        size = 4  # the size of the sub-FFTs done so far
+        size = 1  # the size of the sub-FFTs done so far
         if bits % 2 == 1:
-            # an odd count of stages left: one radix-2 stage (to size 8)
-            step = m // 8
-            for base in range(0, m, 8):
-                for j in range(4):
-                    wr = tw_re[j * step]
-                    wi = tw_im[j * step]
-                    ra = re[base + j]
-                    ia = im[base + j]
-                    rb = re[base + j + 4]
-                    ib = im[base + j + 4]
-                    for lane in range(lanes):
-                        tr = wr * rb[lane] - wi * ib[lane]
-                        ti = wr * ib[lane] + wi * rb[lane]
-                        rb[lane] = ra[lane] - tr
-                        ib[lane] = ia[lane] - ti
-                        ra[lane] = ra[lane] + tr
-                        ia[lane] = ia[lane] + ti
-            size = 8
+            # an odd count of stages: one twiddle-free radix-2 stage first
+            for base in range(0, m, 2):
+                ra = re[base]
+                ia = im[base]
+                rb = re[base + 1]
+                ib = im[base + 1]
+                for lane in range(lanes):
+                    tr = rb[lane]
+                    ti = ib[lane]
+                    rb[lane] = ra[lane] - tr
+                    ib[lane] = ia[lane] - ti
+                    ra[lane] = ra[lane] + tr
+                    ia[lane] = ia[lane] + ti
+            size = 2
         # then radix-4 stages: four sub-FFTs of ``size`` into one of 4 x size,
         # three twiddles instead of two stages' four (a sixth fewer
-        # operations). In bit-reversed order the sub-FFT of the second
-        # quarter of the decimated input sits at offset 2 s, the third's at s.
+        # operations; the first pass's twiddles are all 1, exact products).
+        # In bit-reversed order the sub-FFT of the second quarter of the
+        # decimated input sits at offset 2 s, the third's at s.
         while 4 * size <= m:
             s1 = size
             st = m // (4 * s1)
