@@ -460,32 +460,23 @@ def _savgol_rows(x, n, t0, t1, conv, edge_lo, edge_hi, width, out, col0):
     half = width // 2
     n_coef = x.shape[1]
     for t in range(t0, t1):
-        dst = out[t, col0 : col0 + n_coef]
+        # the weights and the frames they take: the first / last frames'
+        # polynomial fits, or the convolution (frames t + half down to
+        # t - half)
         if t < half:
-            for c in range(n_coef):
-                dst[c] = 0.0
-            for k in range(width):
-                wk = edge_lo[t, k]
-                src = x[k]
-                for c in range(n_coef):
-                    dst[c] += wk * src[c]
+            wts, first, step = edge_lo[t], 0, 1
         elif t >= n - half:
-            row = t - (n - half)
-            for c in range(n_coef):
-                dst[c] = 0.0
-            for k in range(width):
-                wk = edge_hi[row, k]
-                src = x[n - width + k]
-                for c in range(n_coef):
-                    dst[c] += wk * src[c]
+            wts, first, step = edge_hi[t - (n - half)], n - width, 1
         else:
+            wts, first, step = conv, t + half, -1
+        dst = out[t, col0 : col0 + n_coef]
+        for c in range(n_coef):
+            dst[c] = 0.0
+        for k in range(width):
+            wk = wts[k]
+            src = x[first + step * k]
             for c in range(n_coef):
-                dst[c] = 0.0
-            for k in range(width):
-                wk = conv[k]
-                src = x[t + half - k]
-                for c in range(n_coef):
-                    dst[c] += wk * src[c]
+                dst[c] += wk * src[c]
 
 
 @njit(**JIT_PARALLEL)
