@@ -104,8 +104,8 @@ def test_read_audio_nan_samples_refused():
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_array_samples_refuse_every_non_finite_sample(dtype, bad, channels):
-    # the check sums first: a NaN or infinity anywhere, in any channel,
-    # must still be found and named
+    # the check looks at min and max first: a NaN or infinity anywhere, in
+    # any channel, must still be found and named
     y = np.tile(_tone().astype(dtype), (channels, 1)).squeeze()
     y2 = y.reshape(channels, -1)
     y2[-1, 777] = bad
