@@ -10,6 +10,8 @@ wrong type and with a value that each constraint refuses (as scikit-learn's
 so here it also covers the raw-input ones).
 """
 
+import os
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
@@ -79,10 +81,27 @@ def _bad_values(constraints):
     return found
 
 
+def _no_instances(name):
+    """What to say of a class with no test instances (torch is not installed).
+
+    In CI, where torch is installed, that is a failure; elsewhere it is a
+    skip with the reason.
+    """
+    msg = f"{name} has no test instances here: it needs torch, not installed"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    return msg
+
+
 def _cases():
     cases = []
     for name, cls in _constrained():
-        base = estimator_test_instances(cls)[0]
+        instances = estimator_test_instances(cls)
+        if not instances:
+            mark = pytest.mark.skip(reason=_no_instances(name))
+            cases.append(pytest.param(None, None, None, id=name, marks=mark))
+            continue
+        base = instances[0]
         for param, constraints in cls._parameter_constraints.items():
             for label, value in _bad_values(constraints):
                 cases.append(
@@ -103,7 +122,10 @@ def test_parameter_error_is_one_catchable_type():
     "name, cls", _constrained(), ids=[n for n, _ in _constrained()]
 )
 def test_constraints_name_every_parameter(name, cls):
-    params = set(estimator_test_instances(cls)[0].get_params(deep=False))
+    instances = estimator_test_instances(cls)
+    if not instances:
+        pytest.skip(_no_instances(name))
+    params = set(instances[0].get_params(deep=False))
     assert set(cls._parameter_constraints) == params, name
 
 
