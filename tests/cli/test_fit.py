@@ -1,5 +1,7 @@
 """``mmfeat fit``: feature options, learned fusion weights, bad items, row numbers."""
 
+import importlib.util
+import os
 import re
 
 import numpy as np
@@ -9,6 +11,18 @@ import pytest
 import mmfeat
 from mmfeat.cli import main
 from tests.scoring._records import make_records
+
+#: the deep fusion candidate needs torch (not in the test extra: a CPU build
+#: is installed by hand, and by .ci/run)
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _needs_torch():
+    msg = "torch is not installed: --fusion deep needs it (pip install torch==2.13.0)"
+    if not HAS_TORCH:
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
@@ -206,13 +220,17 @@ def test_fit_fusion_auto_prints_every_candidate_and_saves_the_search(table, caps
     for name in model.cv_results_["candidate"]:
         assert re.search(rf"^ [* ] {re.escape(name)}\s+\d\.\d{{4}}", out.out, re.M)
     assert re.search(rf"^ \* {re.escape(model.best_candidate_)}\s", out.out, re.M)
-    assert "deep" in model.cv_results_["candidate"]  # torch is installed here
+    if os.environ.get("CI"):
+        assert HAS_TORCH, "CI installs torch"
+    # the deep candidate exactly when torch is installed
+    assert ("deep" in model.cv_results_["candidate"]) == HAS_TORCH
     assert main(["info", str(path)]) == 0
     info = capsys.readouterr().out
     assert f"chosen by cross-validation: {model.best_candidate_} (" in info
 
 
 def test_fit_fusion_deep_saves_a_network_that_mmfeat_score_scores(table, capsys):
+    _needs_torch()
     from mmfeat.fusion import NeuralFusionClassifier
 
     folder, _ = table
