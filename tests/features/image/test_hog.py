@@ -223,3 +223,65 @@ def test_hog_blocks_over_128_values_stay_within_a_last_bit_of_skimage():
         kw = dict(orientations=orientations, cells_per_block=cpb)
         got = _ours(image[None], **kw)[0]
         np.testing.assert_allclose(got, _sk(image, **kw), rtol=1e-14, atol=1e-15)
+
+
+def _numpy_bins(gx, gy, thr):
+    # scikit-image's rule: the angle from NumPy, bin i holds [thr[i],
+    # thr[i + 1]); zero gradients and angles past the last edge count nowhere
+    # (the kernel's spill bin, index n_orient)
+    n_orient = thr.shape[0] - 1
+    angle = np.rad2deg(np.arctan2(gy, gx)) % 180
+    bins = np.searchsorted(thr, angle, side="right") - 1
+    bins[(angle >= thr[-1]) | ((gx == 0) & (gy == 0))] = n_orient
+    return bins
+
+
+@pytest.mark.parametrize("orientations", [4, 7, 9, 10, 18, 20, 36, 360])
+def test_hog_orientation_bin_of_every_direction_is_numpys(orientations, rng):
+    # the kernel's float32 cosine test defers to float64 within 1e-5 of an
+    # edge, and float64 to NumPy's angle within rounding: directions at, and
+    # at every distance from, each edge (inside and outside both bands), the
+    # axes and random ones, over more than one tile of nine edges
+    from mmfeat.features.image._hog_kernels import (
+        _edge_tables,
+        _vote_row,
+        bin_boundaries,
+    )
+
+    thr, cos_b = bin_boundaries(orientations)
+    deltas = np.array([0.0, 1e-13, 1e-10, 1e-7, 1e-5, 3e-4, 1e-3, 1e-2, 1.0])
+    deltas = np.concatenate([deltas, -deltas[1:]])
+    angles = (thr[:, None] + deltas[None, :]).ravel()
+    angles = np.concatenate([angles, angles + 180.0, rng.uniform(-180, 180, 500)])
+    radius = rng.uniform(0.01, 300.0, angles.size)
+    gx = radius * np.cos(np.deg2rad(angles))
+    gy = radius * np.sin(np.deg2rad(angles))
+    levels = np.arange(-3.0, 4.0)  # integer pairs: exact 0/45/90/135 degrees
+    ix, iy = np.meshgrid(levels, levels)
+    gx = np.concatenate([gx, ix.ravel(), [0.0, -0.0, 5.0, -5.0]])
+    gy = np.concatenate([gy, iy.ravel(), [2.0, -2.0, -0.0, 0.0]])
+    width = gx.size
+    hist32 = np.zeros((1, width, orientations + 1), np.float32)
+    scratch = np.empty((2, width))
+    t32 = np.empty(width, np.float32)
+    bins = np.empty(width, np.int32)
+    edges = _edge_tables(cos_b, thr)
+    _vote_row(gx, gy, 0, 1, thr, cos_b, edges, hist32, scratch, t32, bins)
+    # one pixel per cell: its bin is where its magnitude went
+    voted = hist32[0].argmax(axis=1)
+    expected = _numpy_bins(gx, gy, thr)
+    moving = np.hypot(gx, gy) > 0
+    np.testing.assert_array_equal(voted[moving], expected[moving])
+    # a zero gradient adds nothing anywhere but the spill bin
+    assert not hist32[0, ~moving, :orientations].any()
+
+
+@pytest.mark.parametrize("orientations", [10, 18, 19, 36])
+def test_hog_orientation_counts_past_one_tile_match_skimage(orientations):
+    # more than nine orientations take the float32 test in several tiles of
+    # edges; a count that is not a multiple of nine pads the last one (blocks
+    # stay at most 128 values, where the sums are bit-equal: test above)
+    image = BUNDLED["coins"]()
+    kw = dict(orientations=orientations, pixels_per_cell=(8, 8), cells_per_block=(1, 3))
+    got = _ours(image[None], **kw)[0]
+    np.testing.assert_array_equal(got, _sk(image, **kw))
