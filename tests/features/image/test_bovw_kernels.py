@@ -7,6 +7,8 @@ from mmfeat.features.image._bovw_kernels import (
     HARD,
     SOFT,
     VLAD,
+    _argmin_diff,
+    _argmin_diff_keys,
     _bow_encode,
     pyramid_cells,
 )
@@ -164,11 +166,12 @@ def test_item_without_descriptors_gives_zero_row(batch):
     np.testing.assert_allclose(np.linalg.norm(got[[0, 2, 3]], axis=1), 1.0)
 
 
-def test_hard_assignment_agrees_with_kmeans_predict(rng):
+@pytest.mark.parametrize("n_words", [50, 200])
+def test_hard_assignment_agrees_with_kmeans_predict(rng, n_words):
     from sklearn.cluster import MiniBatchKMeans
 
     desc = rng.random((3000, 32), dtype=np.float32)
-    km = MiniBatchKMeans(50, random_state=0, n_init=1).fit(desc)
+    km = MiniBatchKMeans(n_words, random_state=0, n_init=1).fit(desc)
     codebook = km.cluster_centers_.astype(np.float32)
     offsets = np.array([0, 3000])
     got = _bow_encode(
@@ -180,15 +183,17 @@ def test_hard_assignment_agrees_with_kmeans_predict(rng):
         power=False,
         l2=False,
     )
-    ref = np.bincount(km.predict(desc), minlength=50) / 3000
+    ref = np.bincount(km.predict(desc), minlength=n_words) / 3000
     np.testing.assert_allclose(got[0], ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("dim", [13, 128])
-def test_hard_words_equal_float64_argmin_except_near_ties(rng, dim):
+@pytest.mark.parametrize("k", [37, 300])
+def test_hard_words_equal_float64_argmin_except_near_ties(rng, dim, k):
     # one descriptor per item, so each row's one nonzero is its word; 601
-    # descriptors span several assignment chunks, 37 words a ragged tail
-    n, k = 601, 37
+    # descriptors span several assignment chunks; 37 words take the running
+    # minima, 300 the integer keys with a ragged tail
+    n = 601
     desc = rng.random((n, dim), dtype=np.float32)
     codebook = rng.random((k, dim), dtype=np.float32)
     got = _bow_encode(
@@ -230,3 +235,67 @@ def test_temporal_pyramid_cells_for_audio():
     )
     # level 1 (halves): word 0 only in the first half, word 1 only in the second
     np.testing.assert_allclose(out[0, 2:6], [0.5, 0, 0, 0.5])
+
+
+@pytest.mark.parametrize("n", [1, 5, 64, 127, 128, 200, 256, 1000, 1024])
+def test_argmin_of_a_difference_matches_numpy_with_ties_and_signed_zeros(rng, n):
+    # both kernels give np.argmin's first index of the minimum: negative
+    # differences, ties (within a block of 64, across blocks, in the ragged
+    # tail), the minimum at either end, and -0.0 after a +0.0 it ties with
+    a = rng.random(n, dtype=np.float32)
+    pairs = [(a, rng.random(n, dtype=np.float32) * 2) for _ in range(20)]
+    pairs.append((a, a.copy()))  # all differences zero: index 0
+    tied = rng.random(n, dtype=np.float32) * 2
+    tied[n // 7 :: max(1, n // 5)] = 5.0
+    pairs.append((a, tied))
+    for where in (0, n - 1):
+        end = np.zeros(n, np.float32)
+        end[where] = 3.0
+        pairs.append((a, end))
+    signed = np.ones(n, np.float32)
+    signed[n // 2] = 0.0
+    signed[-1] = -0.0  # -0.0 - 0.0 is -0.0, equal to the +0.0 before it
+    pairs.append((signed, np.zeros(n, np.float32)))
+    work = np.empty(n, np.float32)
+    for x, b in pairs:
+        expected = np.argmin(x - b)
+        assert _argmin_diff(x, b) == expected
+        assert _argmin_diff_keys(x, b, work) == expected
+
+
+@pytest.mark.parametrize("n", [1, 300, 5000, 20_000, 100_000])
+@pytest.mark.parametrize("n_words", [8, 256, 1024, 4096, 65536])
+def test_assignment_chunks_stay_small_and_spread_over_threads(n, n_words):
+    from mmfeat.features.image._bovw_kernels import _chunk_rows
+
+    rows = _chunk_rows(n, n_words)
+    assert 256 <= rows <= 1024
+    if rows > 256:  # larger than the floor only within 4 MB of distances
+        assert rows * n_words * 4 <= 1 << 22  # and in 16 chunks or more
+        assert n >= 16 * rows
+    assert (n, n_words) != (100_000, 1024) or rows == 1024
+
+
+def test_hard_words_of_a_large_batch_equal_float64_argmin_except_near_ties(rng):
+    # 20,000 descriptors take 1,024-row products (20 of them, the last
+    # ragged): the words are still the float64 nearest outside near-ties
+    from mmfeat.features.image._bovw_kernels import _assign, _chunk_rows
+
+    n, dim, k = 20_000, 32, 300
+    assert _chunk_rows(n, k) == 1024
+    desc = rng.random((n, dim), dtype=np.float32)
+    codebook = rng.random((k, dim), dtype=np.float32)
+    half_sq = (0.5 * (codebook.astype(np.float64) ** 2).sum(1)).astype(np.float32)
+    words = np.empty((n, 1), np.int64)
+    _assign(
+        desc, np.ascontiguousarray(codebook.T), half_sq, 1, 1.0, words, np.empty((n, 1))
+    )
+    x, c = desc.astype(np.float64), codebook.astype(np.float64)
+    d2 = (x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None]
+    top2 = np.sort(d2, axis=1)[:, :2]
+    scale = (x**2).sum(1) + (c**2).sum(1).max()
+    clear = top2[:, 1] - top2[:, 0] > 1e-5 * scale
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(words[clear, 0], d2.argmin(1)[clear])
+    chosen = d2[np.arange(n), words[:, 0]]
+    assert np.all(chosen - top2[:, 0] <= 1e-5 * scale)
