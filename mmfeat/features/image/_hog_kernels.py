@@ -165,9 +165,9 @@ def _vote_row(gx, gy, ci, cell_c, thr, cos_b, edges, hist32, scratch, t32, bins)
     then are the bin, unless the cosine lies within that band of an edge,
     far wider than float32 rounding. Only those pixels (3 in a million on
     the benchmark's photographs, none on 300 fashion photos) take the
-    float64 test, :func:`_bin_f64`, which defers
-    to NumPy's ``rad2deg(arctan2(gy, gx)) % 180`` within rounding distance
-    of an edge: what decides scikit-image's bin there. Vertical directions
+    float64 test, :func:`_bin_f64`, which defers to NumPy's
+    ``rad2deg(arctan2(gy, gx)) % 180`` within rounding distance of an edge:
+    what decides scikit-image's bin there. Vertical directions
     (exactly 90 degrees, an edge for an even count) are given the cosine of
     their bin's middle, and zero gradients ``-2``, which passes every edge
     into the spill bin.
