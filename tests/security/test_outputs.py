@@ -27,6 +27,8 @@ import errno
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -447,6 +449,13 @@ def test_worker_watch_starts_nothing_in_the_parent_or_under_a_foreign_parent():
     before = set(_dask._WATCHING)
     _dask.exit_with_parent(os.getpid())
     _dask.exit_with_parent(None)
-    assert os.getppid() != 1
-    _dask.exit_with_parent(1)  # alive, and not our parent
+    # a process that is alive and not our parent: a child of ours (PID 1 is
+    # our parent when the test run was started detached, with nohup)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert os.getppid() != child.pid
+        _dask.exit_with_parent(child.pid)
+    finally:
+        child.kill()
+        child.wait()
     assert set(_dask._WATCHING) == before
